@@ -1,0 +1,91 @@
+//! The device's measured ceilings: device-memory copy bandwidth and dense matmul rate. Every
+//! case's achieved GB/s and FLOP/s is reported as a share of these; a share above 100 % is
+//! a measurement bug. Measured once per device and cached under `target/mistral-rs-bench/`.
+
+use crate::{device, summary};
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ceilings {
+    /// `cpu`, `cuda0`, ...
+    pub device: String,
+    /// CPU model or GPU name (a cached file for another card is measured again).
+    pub device_name: String,
+    /// Copy bandwidth in GB/s (10⁹ bytes/s), counting bytes read plus bytes written.
+    pub copy_gbps: f64,
+    /// Bytes of the copied buffer.
+    pub copy_bytes: u64,
+    /// Dense matmul rate in GFLOP/s.
+    pub matmul_gflops: f64,
+    /// dtype and size of the matmul.
+    pub matmul_dtype: String,
+    pub matmul_n: usize,
+    /// When measured (RFC 3339, UTC).
+    pub measured_at: String,
+}
+
+/// Cached ceilings for `device`, measured now if there are none for this hardware.
+pub fn get_or_measure(device: &Device) -> Result<Ceilings> {
+    let path = summary::out_dir().join(format!("ceilings-{}.json", device::label(device)));
+    let name = device::describe(device);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(c) = serde_json::from_str::<Ceilings>(&text) {
+            if c.device_name == name {
+                return Ok(c);
+            }
+        }
+    }
+    eprintln!("mistral-rs-bench: measuring ceilings of {name} (copy bandwidth, matmul rate)...");
+    let c = measure(device)?;
+    std::fs::create_dir_all(summary::out_dir())?;
+    std::fs::write(&path, serde_json::to_string_pretty(&c)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(c)
+}
+
+fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>, device: &Device) -> Result<f64> {
+    f()?; // warm-up
+    device::sync(device)?;
+    let mut v = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        device::sync(device)?;
+        let t = Instant::now();
+        f()?;
+        device::sync(device)?;
+        v.push(t.elapsed().as_secs_f64());
+    }
+    Ok(summary::median(&mut v))
+}
+
+/// Measures the ceilings now.
+pub fn measure(device: &Device) -> Result<Ceilings> {
+    let (copy_elems, mm_dtype, n, reps) = if device.is_cpu() {
+        (64usize << 20, DType::F32, 1024usize, 10usize)
+    } else {
+        (256usize << 20, DType::BF16, 8192usize, 20usize)
+    };
+    // Copy: an in-place copy into a preallocated buffer (no allocation in the timed part).
+    let src = Tensor::ones(copy_elems, DType::F32, device)?;
+    let dst = Tensor::zeros(copy_elems, DType::F32, device)?;
+    let secs = median_secs(reps, || Ok(dst.slice_set(&src, 0, 0)?), device)?;
+    let copy_bytes = (copy_elems * 4) as u64;
+    let copy_gbps = 2.0 * copy_bytes as f64 / secs / 1e9;
+
+    let a = Tensor::randn(0f32, 1.0, (n, n), device)?.to_dtype(mm_dtype)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), device)?.to_dtype(mm_dtype)?;
+    let secs = median_secs(reps, || Ok(a.matmul(&b).map(|_| ())?), device)?;
+    let matmul_gflops = 2.0 * (n as f64).powi(3) / secs / 1e9;
+    Ok(Ceilings {
+        device: device::label(device),
+        device_name: device::describe(device),
+        copy_gbps,
+        copy_bytes,
+        matmul_gflops,
+        matmul_dtype: crate::config::dtype_name(mm_dtype).into(),
+        matmul_n: n,
+        measured_at: summary::now_rfc3339(),
+    })
+}

@@ -1,0 +1,22 @@
+//! mistral-rs-bench: Criterion benchmarks for each part of the mistral.rs LLM pipeline
+//! (attention, FFN, KV cache, quantized matmul, small ops) and for end-to-end generation,
+//! on CPU, CUDA and Metal.
+//!
+//! - [`config`]: `models.toml`, the one source of shapes.
+//! - [`parts`]: one module per pipeline part; each defines its cases' set-up, run and cost.
+//! - [`harness`]: Criterion integration (profiles, device sync, skipping, summaries).
+//! - [`summary`], [`ceilings`]: machine-readable results and roofline figures.
+
+pub mod case;
+pub mod ceilings;
+pub mod config;
+pub mod device;
+pub mod harness;
+pub mod parts;
+pub mod profiler;
+pub mod quant;
+pub mod summary;
+pub mod tensors;
+
+/// The mistral.rs release this suite is built against.
+pub const MISTRALRS_VERSION: &str = "0.8.1";

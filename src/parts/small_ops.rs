@@ -1,0 +1,275 @@
+//! `small_ops`: the per-token pieces around attention and FFN: RMSNorm
+//! (`layers::RmsNorm`), RoPE (`layers::RotaryEmbedding`, GPT-NeoX layout as llama uses it),
+//! embedding lookup (`layers::embedding`), the LM-head projection (an unquantized
+//! `QuantMethod` over the vocabulary), and sampling the next token over the vocabulary.
+//!
+//! Sampling mirrors mistralrs-core 0.8.1 `sampler.rs` (`Sampler` is private there): logits
+//! are copied to the host (`to_vec1`), then greedy takes the arg-max (`sample_argmax`) and
+//! top-p sorts, cuts at cumulative probability p and draws (`sample_top_kp_min_p`).
+
+use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::config::{dtype_name, Preset};
+use crate::quant::{self, Format};
+use crate::tensors::{randn, token_ids, var_builder};
+use anyhow::Result;
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::Embedding;
+use mistralrs_core::layers::{embedding, RmsNorm, RotaryEmbedding};
+use mistralrs_quant::QuantMethod;
+use rand::{distr::weighted::WeightedIndex, prelude::Distribution, rngs::StdRng, SeedableRng};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Token counts for the row-wise ops: decode and a 512-token prefill.
+pub const TOKENS: &[usize] = &[1, 512];
+/// Top-p sampling parameters.
+pub const TOP_P: f32 = 0.9;
+pub const TEMPERATURE: f32 = 0.7;
+
+pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+    let mut out = Vec::new();
+    let dt = ctx.dtype;
+    let e = elem_bytes(dt);
+    let (h, v) = (p.hidden as u64, p.vocab as u64);
+    for &t in TOKENS {
+        let tt = t as u64;
+        let preset = p.clone();
+        out.push(Spec::new(
+            "small_ops",
+            format!("{}/rmsnorm/t{t}", p.name),
+            dt,
+            format!("x=[1,{t},{}] {}", p.hidden, dtype_name(dt)),
+            Cost::new(4 * tt * h, (2 * tt * h + h) * e),
+            (2 * tt * h + h) * e,
+            Box::new(move |dev: &Device| {
+                Ok(Box::new(Op::rmsnorm(&preset, t, dt, dev)?) as Box<dyn Runner>)
+            }),
+        ));
+        let preset = p.clone();
+        let qk = ((p.heads + p.kv_heads) * p.head_dim) as u64;
+        out.push(Spec::new(
+            "small_ops",
+            format!("{}/rope/t{t}", p.name),
+            dt,
+            format!(
+                "q=[1,{},{t},{}] k=[1,{},{t},{}] {}",
+                p.heads,
+                p.head_dim,
+                p.kv_heads,
+                p.head_dim,
+                dtype_name(dt)
+            ),
+            Cost::new(3 * tt * qk, (2 * tt * qk + tt * p.head_dim as u64) * e),
+            (p.max_context * p.head_dim) as u64 * e + 4 * tt * qk * e,
+            Box::new(move |dev: &Device| {
+                Ok(Box::new(Op::rope(&preset, t, dt, dev)?) as Box<dyn Runner>)
+            }),
+        ));
+        let preset = p.clone();
+        out.push(Spec::new(
+            "small_ops",
+            format!("{}/embedding/t{t}", p.name),
+            dt,
+            format!(
+                "ids=[1,{t}] table=[{},{}] {}",
+                p.vocab,
+                p.hidden,
+                dtype_name(dt)
+            ),
+            Cost::new(0, 2 * tt * h * e + 4 * tt),
+            v * h * e + tt * h * e,
+            Box::new(move |dev: &Device| {
+                Ok(Box::new(Op::embedding(&preset, t, dt, dev)?) as Box<dyn Runner>)
+            }),
+        ));
+    }
+    let preset = p.clone();
+    out.push(Spec::new(
+        "small_ops",
+        format!("{}/lm_head/t1", p.name),
+        dt,
+        format!(
+            "x=[1,1,{}] W=[{},{}] {}",
+            p.hidden,
+            p.vocab,
+            p.hidden,
+            dtype_name(dt)
+        ),
+        Cost::matmul(1, v, h, e, v * h * e),
+        2 * v * h * e,
+        Box::new(move |dev: &Device| {
+            Ok(Box::new(Op::lm_head(&preset, dt, dev)?) as Box<dyn Runner>)
+        }),
+    ));
+    for method in ["greedy", "top_p"] {
+        let preset = p.clone();
+        let flops = if method == "greedy" { v } else { v * 8 };
+        out.push(Spec::new(
+            "small_ops",
+            format!("{}/sampling/{method}", p.name),
+            DType::F32,
+            format!("logits=[{}] f32", p.vocab),
+            Cost::new(flops, v * 4),
+            v * 12,
+            Box::new(move |dev: &Device| {
+                Ok(Box::new(Op::sampling(&preset, method, dev)?) as Box<dyn Runner>)
+            }),
+        ));
+    }
+    out
+}
+
+enum Op {
+    RmsNorm {
+        norm: RmsNorm,
+        x: Tensor,
+    },
+    Rope {
+        rope: RotaryEmbedding,
+        q: Tensor,
+        k: Tensor,
+        offset: usize,
+    },
+    Embedding {
+        emb: Embedding,
+        ids: Tensor,
+    },
+    LmHead {
+        w: Arc<dyn QuantMethod>,
+        x: Tensor,
+    },
+    Sampling {
+        logits: Tensor,
+        greedy: bool,
+        rng: Box<StdRng>,
+    },
+}
+
+impl Op {
+    fn rmsnorm(p: &Preset, t: usize, dt: DType, dev: &Device) -> Result<Self> {
+        let w = (randn(p.hidden, 0.02, 31, DType::F32, dev)? + 1.0)?.to_dtype(dt)?;
+        Ok(Op::RmsNorm {
+            norm: RmsNorm::from_w(w, p.rms_eps)?,
+            x: randn((1, t, p.hidden), 1.0, 32, dt, dev)?,
+        })
+    }
+
+    fn rope(p: &Preset, t: usize, dt: DType, dev: &Device) -> Result<Self> {
+        let rope = RotaryEmbedding::new(
+            p.rope_theta as f32,
+            p.head_dim,
+            p.max_context,
+            dev,
+            true,
+            dt,
+        )?;
+        let q = randn((1, p.heads, t, p.head_dim), 1.0, 33, dt, dev)?;
+        let k = randn((1, p.kv_heads, t, p.head_dim), 1.0, 34, dt, dev)?;
+        // Decode rotates position 511 (a typical depth); prefill rotates positions 0..t.
+        let offset = if t == 1 {
+            511.min(p.max_context - 1)
+        } else {
+            0
+        };
+        Ok(Op::Rope { rope, q, k, offset })
+    }
+
+    fn embedding(p: &Preset, t: usize, dt: DType, dev: &Device) -> Result<Self> {
+        let mut m = HashMap::new();
+        m.insert(
+            "weight".to_string(),
+            randn((p.vocab, p.hidden), 0.02, 35, dt, dev)?,
+        );
+        let emb = embedding(p.vocab, p.hidden, var_builder(m, dt, dev), &None)?;
+        Ok(Op::Embedding {
+            emb,
+            ids: token_ids(t, p.vocab, 36, dev)?,
+        })
+    }
+
+    fn lm_head(p: &Preset, dt: DType, dev: &Device) -> Result<Self> {
+        let w = quant::linear(p.vocab, p.hidden, 37, Format::Float(dt), dt, dev)?;
+        Ok(Op::LmHead {
+            w,
+            x: randn((1, 1, p.hidden), 1.0, 38, dt, dev)?,
+        })
+    }
+
+    fn sampling(p: &Preset, method: &str, dev: &Device) -> Result<Self> {
+        let logits = randn(p.vocab, 3.0, 39, DType::F32, dev)?;
+        Ok(Op::Sampling {
+            logits,
+            greedy: method == "greedy",
+            rng: Box::new(StdRng::seed_from_u64(40)),
+        })
+    }
+}
+
+/// Greedy: index of the largest logit (first on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Top-p (nucleus) sampling at `temperature`: softmax, sort descending, keep the smallest
+/// prefix whose probability reaches `top_p`, draw from it.
+pub fn top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut StdRng) -> Result<u32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i as u32, ((x - max) / temperature).exp()))
+        .collect();
+    let sum: f32 = probs.iter().map(|p| p.1).sum();
+    probs.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+    let mut cum = 0.0;
+    let mut keep = probs.len();
+    for (i, p) in probs.iter().enumerate() {
+        cum += p.1 / sum;
+        if cum >= top_p {
+            keep = i + 1;
+            break;
+        }
+    }
+    let kept = &probs[..keep];
+    let dist = WeightedIndex::new(kept.iter().map(|p| p.1))?;
+    Ok(kept[dist.sample(rng)].0)
+}
+
+impl Runner for Op {
+    fn run(&mut self) -> Result<()> {
+        match self {
+            Op::RmsNorm { norm, x } => {
+                norm.forward(x)?;
+            }
+            Op::Rope { rope, q, k, offset } => {
+                rope.forward(q, k, &[*offset])?;
+            }
+            Op::Embedding { emb, ids } => {
+                emb.forward(ids)?;
+            }
+            Op::LmHead { w, x } => {
+                w.forward_autocast(x)?;
+            }
+            Op::Sampling {
+                logits,
+                greedy,
+                rng,
+            } => {
+                let host: Vec<f32> = logits.to_vec1()?;
+                let tok = if *greedy {
+                    argmax(&host)
+                } else {
+                    top_p(&host, TEMPERATURE, TOP_P, rng)?
+                };
+                std::hint::black_box(tok);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+//! The machine-readable summary of a run: one JSON object per case with median and spread
+//! (from Criterion's own estimates), cost, achieved GB/s and FLOP/s, and their share of the
+//! device's measured ceilings. Written to `target/mistral-rs-bench/summary-<device>.json`.
+
+use crate::ceilings::Ceilings;
+use crate::harness::{Mode, Record, RunProfile};
+use crate::{config, device};
+use anyhow::{Context, Result};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use statrs::statistics::{Data, OrderStatistics};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Cargo's target directory as Criterion finds it (`CARGO_TARGET_DIR`, else `./target`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config::crate_root().join("target"))
+}
+
+/// Where Criterion writes its results (`CRITERION_HOME`, else `<target>/criterion`).
+pub fn criterion_dir() -> PathBuf {
+    std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("criterion"))
+}
+
+/// Where the suite writes its summaries and cached ceilings.
+pub fn out_dir() -> PathBuf {
+    target_dir().join("mistral-rs-bench")
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Median of a sample (statrs).
+pub fn median(v: &mut [f64]) -> f64 {
+    Data::new(v.to_vec()).median()
+}
+
+/// Criterion's estimates for one case, in nanoseconds per iteration.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Estimates {
+    pub median_ns: f64,
+    /// 95 % confidence interval of the median.
+    pub median_lo_ns: f64,
+    pub median_hi_ns: f64,
+    /// Median absolute deviation of the samples.
+    pub mad_ns: f64,
+    pub mean_ns: f64,
+    pub std_dev_ns: f64,
+}
+
+#[derive(Deserialize)]
+struct CritEstimate {
+    point_estimate: f64,
+    confidence_interval: CritCi,
+}
+#[derive(Deserialize)]
+struct CritCi {
+    lower_bound: f64,
+    upper_bound: f64,
+}
+#[derive(Deserialize)]
+struct CritEstimates {
+    mean: CritEstimate,
+    median: CritEstimate,
+    median_abs_dev: CritEstimate,
+    std_dev: CritEstimate,
+}
+#[derive(Deserialize)]
+struct CritBenchmark {
+    full_id: String,
+}
+
+/// Reads Criterion's `estimates.json` (a case's `new/` or a saved baseline's folder).
+pub fn read_estimates(dir: &Path) -> Result<Estimates> {
+    let path = dir.join("estimates.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let e: CritEstimates = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not Criterion estimates", path.display()))?;
+    Ok(Estimates {
+        median_ns: e.median.point_estimate,
+        median_lo_ns: e.median.confidence_interval.lower_bound,
+        median_hi_ns: e.median.confidence_interval.upper_bound,
+        mad_ns: e.median_abs_dev.point_estimate,
+        mean_ns: e.mean.point_estimate,
+        std_dev_ns: e.std_dev.point_estimate,
+    })
+}
+
+/// Maps Criterion full ids (`group/case`) to their result folders (`…/<case>/new`) under
+/// `root`, from the `benchmark.json` Criterion writes beside each result.
+pub fn index_criterion(root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
+        if entry.file_name() != "benchmark.json" {
+            continue;
+        }
+        let dir = entry
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if dir.file_name().and_then(|n| n.to_str()) != Some("new") {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(entry.path()) {
+            if let Ok(b) = serde_json::from_str::<CritBenchmark>(&text) {
+                out.insert(b.full_id, dir);
+            }
+        }
+    }
+    out
+}
+
+/// One case of a summary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseSummary {
+    /// `group/case`, Criterion's full id.
+    pub case: String,
+    pub group: String,
+    pub preset: String,
+    pub device: String,
+    pub device_name: String,
+    pub dtype: String,
+    pub shape: String,
+    /// `ok`, `skipped` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub flops: u64,
+    pub bytes: u64,
+    pub estimates: Option<Estimates>,
+    /// Achieved bandwidth, GB/s (10⁹ B/s), from `bytes` and the median.
+    pub gbps: Option<f64>,
+    /// Achieved rate, GFLOP/s, from `flops` and the median.
+    pub gflops: Option<f64>,
+    /// `gbps` as a share of the measured copy bandwidth, in %.
+    pub pct_bw_ceiling: Option<f64>,
+    /// `gflops` as a share of the measured matmul rate, in %.
+    pub pct_flop_ceiling: Option<f64>,
+    pub extra: serde_json::Value,
+}
+
+/// A whole summary file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub device: String,
+    pub device_name: String,
+    /// The run profile (warm-up, measurement time, samples).
+    pub profile: serde_json::Value,
+    pub mistralrs_version: String,
+    pub written_at: String,
+    pub ceilings: Option<Ceilings>,
+    pub cases: Vec<CaseSummary>,
+}
+
+/// Roofline figures for a median time.
+pub fn roofline(
+    flops: u64,
+    bytes: u64,
+    median_ns: f64,
+    ceil: Option<&Ceilings>,
+) -> (f64, f64, Option<f64>, Option<f64>) {
+    let secs = median_ns * 1e-9;
+    let gbps = bytes as f64 / secs / 1e9;
+    let gflops = flops as f64 / secs / 1e9;
+    let pct_bw = ceil.map(|c| 100.0 * gbps / c.copy_gbps);
+    let pct_fl = ceil.map(|c| 100.0 * gflops / c.matmul_gflops);
+    (gbps, gflops, pct_bw, pct_fl)
+}
+
+/// Builds this run's case summaries from the records and Criterion's output.
+pub fn build_cases(
+    device: &Device,
+    mode: Mode,
+    recs: &[Record],
+    ceil: Option<&Ceilings>,
+) -> Vec<CaseSummary> {
+    let index = if mode == Mode::Bench {
+        index_criterion(&criterion_dir())
+    } else {
+        BTreeMap::new()
+    };
+    let label = device::label(device);
+    let name = device::describe(device);
+    recs.iter()
+        .map(|r| {
+            let full = r.full_id();
+            let est = if r.status == "ok" {
+                index.get(&full).and_then(|d| read_estimates(d).ok())
+            } else {
+                None
+            };
+            let (gbps, gflops, pb, pf) = match est {
+                Some(e) if e.median_ns > 0.0 => {
+                    let (a, b, c, d) = roofline(r.cost.flops, r.cost.bytes, e.median_ns, ceil);
+                    (Some(a), Some(b), c, d)
+                }
+                _ => (None, None, None, None),
+            };
+            CaseSummary {
+                case: full,
+                group: r.group.clone(),
+                preset: r.preset.clone(),
+                device: label.clone(),
+                device_name: name.clone(),
+                dtype: r.dtype.clone(),
+                shape: r.shape.clone(),
+                status: r.status.clone(),
+                reason: r.reason.clone(),
+                flops: r.cost.flops,
+                bytes: r.cost.bytes,
+                estimates: est,
+                gbps,
+                gflops,
+                pct_bw_ceiling: pb,
+                pct_flop_ceiling: pf,
+                extra: r.extra.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Writes (merging with an earlier summary of the same device, case by case) and prints a
+/// table. Failed cases' Criterion output is removed so no placeholder timing survives.
+pub fn write(
+    device: &Device,
+    profile: RunProfile,
+    mode: Mode,
+    recs: &[Record],
+    ceil: Option<&Ceilings>,
+) -> Result<PathBuf> {
+    let cases = build_cases(device, mode, recs, ceil);
+    if mode == Mode::Bench {
+        let index = index_criterion(&criterion_dir());
+        for c in cases.iter().filter(|c| c.status == "failed") {
+            if let Some(case_dir) = index.get(&c.case).and_then(|d| d.parent()) {
+                let _ = std::fs::remove_dir_all(case_dir);
+            }
+        }
+    }
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let suffix = if mode == Mode::Bench { "" } else { "-smoke" };
+    let path = dir.join(format!("summary-{}{}.json", device::label(device), suffix));
+    let mut merged: BTreeMap<String, CaseSummary> = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(old) = serde_json::from_str::<Summary>(&text) {
+            for c in old.cases {
+                merged.insert(c.case.clone(), c);
+            }
+        }
+    }
+    for c in &cases {
+        merged.insert(c.case.clone(), c.clone());
+    }
+    let summary = Summary {
+        device: device::label(device),
+        device_name: device::describe(device),
+        profile: serde_json::to_value(profile)?,
+        mistralrs_version: crate::MISTRALRS_VERSION.into(),
+        written_at: now_rfc3339(),
+        ceilings: ceil.cloned(),
+        cases: merged.into_values().collect(),
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if mode == Mode::Bench {
+        print_table(&cases, ceil);
+    }
+    Ok(path)
+}
+
+/// Formats nanoseconds with a unit.
+pub fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.3} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// Prints a Markdown table of this run's cases.
+pub fn print_table(cases: &[CaseSummary], ceil: Option<&Ceilings>) {
+    if let Some(c) = ceil {
+        println!(
+            "\nCeilings on {}: copy {:.1} GB/s, {} matmul {:.1} GFLOP/s",
+            c.device_name, c.copy_gbps, c.matmul_dtype, c.matmul_gflops
+        );
+    }
+    println!("\n| case | median | ±MAD | GB/s | %BW | GFLOP/s | %FLOP | note |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    for c in cases {
+        let note = match (&c.reason, c.extra.get("rel_error")) {
+            (Some(r), _) => format!("{}: {}", c.status, r),
+            (None, Some(e)) => {
+                format!("rel. error {:.3} %", e.as_f64().unwrap_or(f64::NAN) * 100.0)
+            }
+            _ => String::new(),
+        };
+        match c.estimates {
+            Some(e) => println!(
+                "| {} | {} | {} | {:.2} | {} | {:.2} | {} | {} |",
+                c.case,
+                fmt_ns(e.median_ns),
+                fmt_ns(e.mad_ns),
+                c.gbps.unwrap_or(0.0),
+                c.pct_bw_ceiling
+                    .map(|p| format!("{p:.1}"))
+                    .unwrap_or_default(),
+                c.gflops.unwrap_or(0.0),
+                c.pct_flop_ceiling
+                    .map(|p| format!("{p:.1}"))
+                    .unwrap_or_default(),
+                note
+            ),
+            None => println!("| {} | – | – | – | – | – | – | {} |", c.case, note),
+        }
+    }
+}
