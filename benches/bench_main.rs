@@ -9,5 +9,6 @@ fn main() {
     benchmarks::kv_cache::benches(&mut c);
     benchmarks::quant_matmul::benches(&mut c);
     benchmarks::small_ops::benches(&mut c);
+    benchmarks::generation::benches(&mut c);
     mistral_rs_bench::harness::finish(c);
 }

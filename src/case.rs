@@ -89,6 +89,13 @@ pub trait Runner {
         Ok(())
     }
 
+    /// Runners that time themselves (end-to-end cases, where only part of a request is the
+    /// measured quantity, e.g. decode after the first token) return that duration; the
+    /// harness then sums these instead of reading its own clock. `None`: the harness times.
+    fn timed(&mut self) -> Result<Option<std::time::Duration>> {
+        Ok(None)
+    }
+
     /// Facts the set-up learnt that belong in the summary (a quantized type's measured
     /// error, the type the engine actually fell back to, bytes allocated, ...).
     fn extra(&self) -> serde_json::Value {
@@ -111,6 +118,9 @@ pub struct Spec {
     pub shape: String,
     /// Work of one iteration.
     pub cost: Cost,
+    /// Tokens one iteration processes (end-to-end cases): Criterion's throughput is then
+    /// tokens/s instead of FLOP/s.
+    pub tokens: Option<u64>,
     /// Bytes of device memory the case needs (weights, caches, temporaries), for skipping
     /// cases that do not fit.
     pub mem_bytes: u64,
@@ -137,6 +147,7 @@ impl Spec {
             dtype,
             shape: shape.into(),
             cost,
+            tokens: None,
             mem_bytes,
             skip: None,
             build: Some(build),
@@ -146,6 +157,12 @@ impl Spec {
     /// Marks the case as skipped with a reason.
     pub fn skipped(mut self, why: impl Into<String>) -> Self {
         self.skip = Some(why.into());
+        self
+    }
+
+    /// Sets the tokens one iteration processes.
+    pub fn with_tokens(mut self, tokens: u64) -> Self {
+        self.tokens = Some(tokens);
         self
     }
 

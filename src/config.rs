@@ -44,6 +44,9 @@ pub struct Preset {
     pub dtype: String,
     #[serde(default = "default_eps")]
     pub rms_eps: f64,
+    /// The LM head shares the embedding matrix (no separate `lm_head.weight`).
+    #[serde(default)]
+    pub tie_embeddings: bool,
     #[serde(default)]
     pub source: ModelSource,
 }
@@ -63,7 +66,7 @@ impl Preset {
         self.heads / self.kv_heads
     }
 
-    /// Parameter count of the decoder (embedding + layers + final norm + LM head, untied).
+    /// Parameter count: embedding, layers, final norm, and the LM head unless tied.
     pub fn n_params(&self) -> u64 {
         let (h, i) = (self.hidden as u64, self.intermediate as u64);
         let q = h * (self.heads * self.head_dim) as u64;
@@ -72,7 +75,8 @@ impl Preset {
         let ffn = 3 * h * i;
         let norms = 2 * h;
         let per_layer = q + kv + o + ffn + norms;
-        2 * self.vocab as u64 * h + self.layers as u64 * per_layer + h
+        let emb = if self.tie_embeddings { 1 } else { 2 };
+        emb * self.vocab as u64 * h + self.layers as u64 * per_layer + h
     }
 
     fn validate(&self) -> std::result::Result<(), (&'static str, String)> {

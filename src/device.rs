@@ -135,3 +135,30 @@ pub fn available_memory(device: &Device) -> Option<u64> {
         .ok()
         .map(|b| b as u64)
 }
+
+/// Size of the largest (last-level) CPU cache, from sysfs. Cases whose bytes fit in it run
+/// from cache when repeated, so their GB/s can exceed the DRAM copy ceiling.
+pub fn last_level_cache_bytes(device: &Device) -> Option<u64> {
+    if !device.is_cpu() {
+        return None;
+    }
+    let mut best: Option<(u32, u64)> = None;
+    for idx in 0..8 {
+        let base = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
+        let Ok(level) = std::fs::read_to_string(format!("{base}/level")) else { continue };
+        let Ok(size) = std::fs::read_to_string(format!("{base}/size")) else { continue };
+        let level: u32 = level.trim().parse().ok()?;
+        let size = size.trim();
+        let bytes = if let Some(k) = size.strip_suffix('K') {
+            k.parse::<u64>().ok()? * 1024
+        } else if let Some(m) = size.strip_suffix('M') {
+            m.parse::<u64>().ok()? * 1024 * 1024
+        } else {
+            size.parse::<u64>().ok()?
+        };
+        if best.is_none_or(|(l, _)| level > l) {
+            best = Some((level, bytes));
+        }
+    }
+    best.map(|(_, b)| b)
+}

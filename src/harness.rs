@@ -90,6 +90,8 @@ pub struct Record {
     pub dtype: String,
     pub shape: String,
     pub cost: crate::case::Cost,
+    /// Tokens per iteration (end-to-end cases).
+    pub tokens: Option<u64>,
     /// `ok`, `skipped` or `failed`.
     pub status: String,
     pub reason: Option<String>,
@@ -157,11 +159,39 @@ pub fn criterion() -> Criterion {
         .configure_from_args()
 }
 
+/// Per-group sampling settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupOpts {
+    /// Override the profile's sample count (Criterion's minimum is 10).
+    pub sample_size: Option<usize>,
+    /// Flat sampling: the same iteration count in every sample (for long cases).
+    pub flat: bool,
+    /// Override the profile's warm-up time.
+    pub warm_up: Option<Duration>,
+    /// Override the profile's measurement time.
+    pub measurement: Option<Duration>,
+}
+
 /// Runs one pipeline part: the cases `gen` makes for every selected preset, in one
 /// Criterion group named after the part.
 pub fn run_part(c: &mut Criterion, group: &'static str, gen: fn(&Preset, &Ctx) -> Vec<Spec>) {
+    run_part_with(c, group, gen, GroupOpts::default())
+}
+
+/// [`run_part`] with group-specific sampling.
+pub fn run_part_with(c: &mut Criterion, group: &'static str, gen: fn(&Preset, &Ctx) -> Vec<Spec>, opts: GroupOpts) {
     let s = setup();
     let mut g = c.benchmark_group(group);
+    if let Some(n) = opts.sample_size {
+        g.sample_size(n);
+    }
+    if let Some(d) = opts.warm_up {
+        g.warm_up_time(d);
+    }
+    if let Some(d) = opts.measurement {
+        g.measurement_time(d);
+    }
+    g.sampling_mode(if opts.flat { SamplingMode::Flat } else { SamplingMode::Auto });
     for preset in &s.presets {
         let dtype = match device::compute_dtype(&s.device, preset.dtype()) {
             Ok(d) => d,
@@ -194,6 +224,7 @@ fn bench_spec(
         dtype: dtype_name(spec.dtype).to_string(),
         shape: spec.shape.clone(),
         cost: spec.cost,
+        tokens: spec.tokens,
         status: "ok".into(),
         reason: None,
         extra: serde_json::Value::Null,
@@ -221,16 +252,15 @@ fn bench_spec(
         return;
     }
 
-    g.throughput(Throughput::ElementsAndBytes {
-        elements: spec.cost.flops.max(1),
-        bytes: spec.cost.bytes.max(1),
+    g.throughput(match spec.tokens {
+        Some(t) => Throughput::Elements(t.max(1)),
+        None => Throughput::ElementsAndBytes { elements: spec.cost.flops.max(1), bytes: spec.cost.bytes.max(1) },
     });
     let device = ctx.device.clone();
     let mut build = spec.build.take();
     let mut runner: Option<Box<dyn Runner>> = None;
     let mut failure: Option<String> = None;
     let mut ran = false;
-    g.sampling_mode(SamplingMode::Auto);
     g.bench_function(spec.id.as_str(), |b| {
         ran = true;
         if runner.is_none() && failure.is_none() {
@@ -288,6 +318,22 @@ fn spec_full_id(group: &str, id: &str) -> String {
 /// Times `iters` iterations. The device is synchronised before the clock starts (so no
 /// earlier work is counted) and after the last iteration (so all of this work is).
 pub fn time_iters(r: &mut dyn Runner, device: &Device, iters: u64) -> Result<Duration> {
+    // Self-timing runners (end to end) measure their own part of each iteration.
+    let mut own = Duration::ZERO;
+    let mut self_timed = true;
+    for i in 0..iters {
+        match r.timed()? {
+            Some(d) => own += d,
+            None if i == 0 => {
+                self_timed = false;
+                break;
+            }
+            None => anyhow::bail!("runner stopped timing itself"),
+        }
+    }
+    if self_timed {
+        return Ok(own);
+    }
     if r.needs_reset() {
         let mut total = Duration::ZERO;
         for _ in 0..iters {

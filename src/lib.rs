@@ -11,11 +11,15 @@ pub mod case;
 pub mod ceilings;
 pub mod config;
 pub mod device;
+pub mod e2e;
 pub mod harness;
+pub mod jsonbench;
 pub mod parts;
 pub mod profiler;
 pub mod quant;
+pub mod stats;
 pub mod summary;
+pub mod synth;
 pub mod tensors;
 
 /// The mistral.rs release this suite is built against.

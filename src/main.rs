@@ -1,19 +1,23 @@
-//! `mistral-rs-bench`: helper commands of the suite (the JSON-in/JSON-out generation bench
-//! is added by the end-to-end work).
+//! `mistral-rs-bench`: with no subcommand, the JSON-in/JSON-out generation benchmark
+//! (`echo '{"prompt":"Hello","iterations":50}' | mistral-rs-bench`); subcommands for the
+//! suite's helpers.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use mistral_rs_bench::{case::Ctx, ceilings, config::Models, device, parts};
+use mistral_rs_bench::{case::Ctx, ceilings, config::Models, device, jsonbench, parts, synth};
+use std::io::Read;
 
 #[derive(Parser)]
 #[command(
     name = "mistral-rs-bench",
     version,
-    about = "Benchmarks of the mistral.rs LLM pipeline"
+    about = "Benchmarks of the mistral.rs LLM engine (JSON on stdin, JSON on stdout)",
+    after_long_help = jsonbench::PROTOCOL_HELP,
+    after_help = "Run with --help for the JSON protocol."
 )]
 struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 #[derive(Subcommand)]
@@ -26,44 +30,84 @@ enum Cmd {
     },
     /// List the component cases of the selected presets with their cost, as JSON lines.
     Cases,
+    /// Write the synthetic model of a preset (HF layout) and print its folder.
+    Synth {
+        /// A preset of models.toml.
+        preset: String,
+        /// dtype of the weights (default: the preset's).
+        #[arg(long)]
+        dtype: Option<String>,
+    },
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("mistral-rs-bench: {e:#}");
-        std::process::exit(2);
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        None => json_mode(),
+        Some(cmd) => match helper(cmd) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("mistral-rs-bench: {e:#}");
+                2
+            }
+        },
+    };
+    // Exit without waiting for engine threads (a hung GPU must not hang the process).
+    std::process::exit(code);
+}
+
+fn json_mode() -> i32 {
+    let mut input = String::new();
+    let res = match std::io::stdin().read_to_string(&mut input) {
+        Ok(_) => jsonbench::parse_request(&input).and_then(|req| jsonbench::run(&req)),
+        Err(e) => Err(jsonbench::BenchError { kind: "invalid_input", err: anyhow::anyhow!("cannot read stdin: {e}") }),
+    };
+    match res {
+        Ok(doc) => {
+            println!("{}", serde_json::to_string_pretty(&doc).expect("serializable"));
+            0
+        }
+        Err(e) => {
+            println!("{}", e.doc());
+            eprintln!("mistral-rs-bench: {}: {:#}", e.kind, e.err);
+            2
+        }
     }
 }
 
-fn run() -> Result<()> {
-    let cli = Cli::parse();
-    let dev = device::from_env()?;
-    match cli.cmd {
+fn helper(cmd: Cmd) -> Result<()> {
+    match cmd {
         Cmd::Ceilings { fresh } => {
-            let c = if fresh {
-                ceilings::measure(&dev)?
-            } else {
-                ceilings::get_or_measure(&dev)?
-            };
+            let dev = device::from_env()?;
+            let c = if fresh { ceilings::measure(&dev)? } else { ceilings::get_or_measure(&dev)? };
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         Cmd::Cases => {
+            let dev = device::from_env()?;
             let models = Models::load_default()?;
             for p in models.selected()? {
-                let ctx = Ctx {
-                    device: dev.clone(),
-                    dtype: device::compute_dtype(&dev, p.dtype())?,
-                };
-                for (_, gen) in parts::ALL {
+                let ctx = Ctx { device: dev.clone(), dtype: device::compute_dtype(&dev, p.dtype())? };
+                for (_, gen) in parts::ALL.iter().chain([&parts::GENERATION]) {
                     for s in gen(&p, &ctx) {
                         let line = serde_json::json!({
                             "case": s.full_id(), "shape": s.shape, "flops": s.cost.flops,
-                            "bytes": s.cost.bytes, "intensity": s.cost.intensity(), "skip": s.skip,
+                            "bytes": s.cost.bytes, "tokens": s.tokens,
+                            "intensity": s.cost.intensity(), "skip": s.skip,
                         });
                         println!("{line}");
                     }
                 }
             }
+        }
+        Cmd::Synth { preset, dtype } => {
+            let models = Models::load_default()?;
+            let p = models.get(&preset)?;
+            let dt = match dtype {
+                Some(d) => mistral_rs_bench::config::parse_dtype(&d)
+                    .ok_or_else(|| anyhow::anyhow!("dtype `{d}` is not one of f32, f16, bf16"))?,
+                None => p.dtype(),
+            };
+            println!("{}", synth::ensure(p, dt)?.display());
         }
     }
     Ok(())

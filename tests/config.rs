@@ -50,8 +50,9 @@ fn shipped_models_file_has_the_required_presets() {
     );
     assert_eq!(s.head_dim * s.heads, s.hidden);
     assert!(matches!(s.source, ModelSource::Gguf { .. }));
-    // SmolLM2-135M has ~135 M parameters (tied embeddings; untied count is larger).
-    let n = s.n_params() - s.vocab as u64 * s.hidden as u64;
+    // SmolLM2-135M has ~135 M parameters (tied embeddings).
+    assert!(s.tie_embeddings);
+    let n = s.n_params();
     assert!((130_000_000..140_000_000).contains(&n), "{n}");
     let l = m.get("llama-3-8b").unwrap();
     assert!(

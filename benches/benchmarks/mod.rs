@@ -2,6 +2,7 @@
 //! (cases, set-up, cost live in `src/parts/`).
 pub mod attention;
 pub mod ffn;
+pub mod generation;
 pub mod kv_cache;
 pub mod quant_matmul;
 pub mod small_ops;

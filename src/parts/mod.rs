@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod ffn;
+pub mod generation;
 pub mod kv_cache;
 pub mod quant_matmul;
 pub mod small_ops;
@@ -21,6 +22,9 @@ pub const ALL: &[(&str, Generator)] = &[
     ("quant_matmul", quant_matmul::specs),
     ("small_ops", small_ops::specs),
 ];
+
+/// The end-to-end group (listed apart: its cases load whole models).
+pub const GENERATION: (&str, Generator) = ("generation", generation::specs);
 
 /// Context lengths of `list` that the preset supports (`<= max_context`).
 pub fn contexts(p: &Preset, list: &[usize]) -> Vec<usize> {
