@@ -145,8 +145,12 @@ pub fn last_level_cache_bytes(device: &Device) -> Option<u64> {
     let mut best: Option<(u32, u64)> = None;
     for idx in 0..8 {
         let base = format!("/sys/devices/system/cpu/cpu0/cache/index{idx}");
-        let Ok(level) = std::fs::read_to_string(format!("{base}/level")) else { continue };
-        let Ok(size) = std::fs::read_to_string(format!("{base}/size")) else { continue };
+        let Ok(level) = std::fs::read_to_string(format!("{base}/level")) else {
+            continue;
+        };
+        let Ok(size) = std::fs::read_to_string(format!("{base}/size")) else {
+            continue;
+        };
         let level: u32 = level.trim().parse().ok()?;
         let size = size.trim();
         let bytes = if let Some(k) = size.strip_suffix('K') {

@@ -59,10 +59,17 @@ pub fn resolve(path: &Path) -> PathBuf {
 /// The models a preset brings: always its synthetic model; its real model too when the
 /// preset names one that is present on disk.
 pub fn models_of(p: &Preset, dtype: DType) -> Vec<ModelRef> {
-    let mut v = vec![ModelRef::Synthetic { preset: p.name.clone(), dtype: crate::config::dtype_name(dtype).into() }];
+    let mut v = vec![ModelRef::Synthetic {
+        preset: p.name.clone(),
+        dtype: crate::config::dtype_name(dtype).into(),
+    }];
     match &p.source {
-        ModelSource::Gguf { path } if resolve(path).exists() => v.push(ModelRef::Gguf { path: resolve(path) }),
-        ModelSource::Local { path } if resolve(path).exists() => v.push(ModelRef::Local { path: resolve(path) }),
+        ModelSource::Gguf { path } if resolve(path).exists() => v.push(ModelRef::Gguf {
+            path: resolve(path),
+        }),
+        ModelSource::Local { path } if resolve(path).exists() => v.push(ModelRef::Local {
+            path: resolve(path),
+        }),
         _ => {}
     }
     v
@@ -135,21 +142,44 @@ pub fn prompt_ids(n: usize, lo: u32, vocab: usize, seed: u64) -> Vec<u32> {
 
 fn loader_for(model: &ModelRef, preset: Option<&Preset>) -> Result<(Box<dyn Loader>, String)> {
     Ok(match model {
-        ModelRef::Synthetic { preset: name, dtype } => {
+        ModelRef::Synthetic {
+            preset: name,
+            dtype,
+        } => {
             let p = preset.ok_or_else(|| anyhow!("synthetic model `{name}` needs its preset"))?;
-            let dt = crate::config::parse_dtype(dtype).ok_or_else(|| anyhow!("bad dtype {dtype}"))?;
+            let dt =
+                crate::config::parse_dtype(dtype).ok_or_else(|| anyhow!("bad dtype {dtype}"))?;
             let dir = synth::ensure(p, dt)?;
             (normal_loader(&dir)?, dir.display().to_string())
         }
         ModelRef::Local { path } => (normal_loader(path)?, path.display().to_string()),
         ModelRef::Gguf { path } => {
             if !path.is_file() {
-                bail!("GGUF model {} does not exist (run scripts/fetch-models.sh)", path.display());
+                bail!(
+                    "GGUF model {} does not exist (run scripts/fetch-models.sh)",
+                    path.display()
+                );
             }
-            let dir = path.parent().unwrap_or(Path::new(".")).display().to_string();
-            let file = path.file_name().ok_or_else(|| anyhow!("bad GGUF path"))?.to_string_lossy().to_string();
-            let loader = GGUFLoaderBuilder::new(None, None, dir.clone(), vec![file], GGUFSpecificConfig { topology: None }, false, None)
-                .build();
+            let dir = path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .display()
+                .to_string();
+            let file = path
+                .file_name()
+                .ok_or_else(|| anyhow!("bad GGUF path"))?
+                .to_string_lossy()
+                .to_string();
+            let loader = GGUFLoaderBuilder::new(
+                None,
+                None,
+                dir.clone(),
+                vec![file],
+                GGUFSpecificConfig { topology: None },
+                false,
+                None,
+            )
+            .build();
             (loader, path.display().to_string())
         }
     })
@@ -157,7 +187,10 @@ fn loader_for(model: &ModelRef, preset: Option<&Preset>) -> Result<(Box<dyn Load
 
 fn normal_loader(dir: &Path) -> Result<Box<dyn Loader>> {
     if !dir.join("config.json").is_file() {
-        bail!("{} is not a model directory (no config.json)", dir.display());
+        bail!(
+            "{} is not a model directory (no config.json)",
+            dir.display()
+        );
     }
     let cfg = NormalSpecificConfig {
         topology: None,
@@ -170,24 +203,37 @@ fn normal_loader(dir: &Path) -> Result<Box<dyn Loader>> {
         matformer_config_path: None,
         matformer_slice_name: None,
     };
-    NormalLoaderBuilder::new(cfg, None, None, Some(dir.display().to_string()), false, None)
-        .build(Some(NormalLoaderType::Llama))
-        .context("cannot build the model loader")
+    NormalLoaderBuilder::new(
+        cfg,
+        None,
+        None,
+        Some(dir.display().to_string()),
+        false,
+        None,
+    )
+    .build(Some(NormalLoaderType::Llama))
+    .context("cannot build the model loader")
 }
 
 impl Engine {
     /// Loads `model` (a synthetic one is written first if needed) and starts the engine.
-    pub async fn load(model: &ModelRef, preset: Option<&Preset>, opts: &EngineOptions) -> Result<Engine> {
+    pub async fn load(
+        model: &ModelRef,
+        preset: Option<&Preset>,
+        opts: &EngineOptions,
+    ) -> Result<Engine> {
         // Everything is local: never reach for a model hub.
         std::env::set_var("HF_HUB_OFFLINE", "1");
         let t0 = Instant::now();
         let (loader, _where) = loader_for(model, preset)?;
         let paged = match opts.paged_ctx {
-            Some(ctx) if opts.device.is_cuda() || opts.device.is_metal() => Some(PagedAttentionConfig::new(
-                Some(32),
-                MemoryGpuConfig::ContextSize(ctx),
-                PagedCacheType::Auto,
-            )?),
+            Some(ctx) if opts.device.is_cuda() || opts.device.is_metal() => {
+                Some(PagedAttentionConfig::new(
+                    Some(32),
+                    MemoryGpuConfig::ContextSize(ctx),
+                    PagedCacheType::Auto,
+                )?)
+            }
             Some(_) => bail!("paged attention needs a CUDA or Metal device"),
             None => None,
         };
@@ -196,19 +242,40 @@ impl Engine {
             max_batch_size: opts.max_seqs,
         });
         let pipeline = loader
-            .load_model_from_hf(None, TokenSource::None, &ModelDType::Auto, &opts.device, true, mapper, opts.isq, paged)
+            .load_model_from_hf(
+                None,
+                TokenSource::None,
+                &ModelDType::Auto,
+                &opts.device,
+                true,
+                mapper,
+                opts.isq,
+                paged,
+            )
             .with_context(|| format!("mistral.rs could not load {}", model.name()))?;
         let (tokenizer, dtype, max_seq_len, cache_config) = {
             let p = pipeline.lock().await;
             let md = p.get_metadata();
-            let tok = p.tokenizer().ok_or_else(|| anyhow!("the model has no tokenizer"))?;
-            (tok, md.activation_dtype, md.max_seq_len, md.cache_config.clone())
+            let tok = p
+                .tokenizer()
+                .ok_or_else(|| anyhow!("the model has no tokenizer"))?;
+            (
+                tok,
+                md.activation_dtype,
+                md.max_seq_len,
+                md.cache_config.clone(),
+            )
         };
         let vocab = tokenizer.get_vocab_size(true);
         let scheduler = match (paged.is_some(), cache_config) {
-            (true, Some(config)) => SchedulerConfig::PagedAttentionMeta { max_num_seqs: opts.max_seqs, config },
+            (true, Some(config)) => SchedulerConfig::PagedAttentionMeta {
+                max_num_seqs: opts.max_seqs,
+                config,
+            },
             _ => SchedulerConfig::DefaultScheduler {
-                method: DefaultSchedulerMethod::Fixed(NonZeroUsize::new(opts.max_seqs.max(1)).expect("max(1)")),
+                method: DefaultSchedulerMethod::Fixed(
+                    NonZeroUsize::new(opts.max_seqs.max(1)).expect("max(1)"),
+                ),
             },
         };
         let mistral = MistralRsBuilder::new(pipeline, scheduler, false, None)
@@ -216,12 +283,23 @@ impl Engine {
             .with_disable_eos_stop(true)
             .build()
             .await;
-        Ok(Engine { mistral, tokenizer, model: model.clone(), vocab, dtype, max_seq_len, load_time: t0.elapsed() })
+        Ok(Engine {
+            mistral,
+            tokenizer,
+            model: model.clone(),
+            vocab,
+            dtype,
+            max_seq_len,
+            load_time: t0.elapsed(),
+        })
     }
 
     /// Token ids of `text` under the model's tokenizer (special tokens added as configured).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| anyhow!("cannot tokenize the prompt: {e}"))?;
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| anyhow!("cannot tokenize the prompt: {e}"))?;
         let ids = enc.get_ids().to_vec();
         if ids.is_empty() {
             bail!("the prompt has no tokens");
@@ -232,22 +310,38 @@ impl Engine {
     /// Sends one request and waits for it, at most `deadline`. Prompt ids are checked
     /// against the vocabulary first (an out-of-range id trips a device-side assert on CUDA
     /// that leaves the engine hung).
-    pub async fn generate(&self, prompt: Vec<u32>, max_tokens: usize, stream: bool, deadline: Duration) -> Result<Generation> {
+    pub async fn generate(
+        &self,
+        prompt: Vec<u32>,
+        max_tokens: usize,
+        stream: bool,
+        deadline: Duration,
+    ) -> Result<Generation> {
         if prompt.is_empty() {
             bail!("empty prompt");
         }
         if let Some(bad) = prompt.iter().find(|&&t| t as usize >= self.vocab) {
-            bail!("token id {bad} is outside the vocabulary (size {})", self.vocab);
+            bail!(
+                "token id {bad} is outside the vocabulary (size {})",
+                self.vocab
+            );
         }
         if max_tokens == 0 {
             bail!("max_tokens must be at least 1");
         }
         if prompt.len() + max_tokens > self.max_seq_len {
-            bail!("prompt ({}) + max_tokens ({max_tokens}) exceed the model's context of {}", prompt.len(), self.max_seq_len);
+            bail!(
+                "prompt ({}) + max_tokens ({max_tokens}) exceed the model's context of {}",
+                prompt.len(),
+                self.max_seq_len
+            );
         }
         let prompt_tokens = prompt.len();
         let (tx, mut rx) = channel(10_000);
-        let sampling = SamplingParams { max_len: Some(max_tokens), ..SamplingParams::deterministic() };
+        let sampling = SamplingParams {
+            max_len: Some(max_tokens),
+            ..SamplingParams::deterministic()
+        };
         let req = NormalRequest {
             messages: RequestMessage::CompletionTokens(prompt),
             sampling_params: sampling,
@@ -265,9 +359,15 @@ impl Engine {
             model_id: None,
             truncate_sequence: false,
         };
-        let sender = self.mistral.get_sender(None).map_err(|e| anyhow!("engine: {e}"))?;
+        let sender = self
+            .mistral
+            .get_sender(None)
+            .map_err(|e| anyhow!("engine: {e}"))?;
         let start = Instant::now();
-        sender.send(Request::Normal(Box::new(req))).await.map_err(|_| anyhow!("the engine has stopped"))?;
+        sender
+            .send(Request::Normal(Box::new(req)))
+            .await
+            .map_err(|_| anyhow!("the engine has stopped"))?;
         let mut g = Generation {
             prompt_tokens,
             gen_tokens: 0,
@@ -278,7 +378,9 @@ impl Engine {
             usage: None,
         };
         loop {
-            let left = deadline.checked_sub(start.elapsed()).unwrap_or(Duration::ZERO);
+            let left = deadline
+                .checked_sub(start.elapsed())
+                .unwrap_or(Duration::ZERO);
             let resp = match tokio::time::timeout(left, rx.recv()).await {
                 Ok(Some(r)) => r,
                 Ok(None) => bail!("the engine dropped the request"),
@@ -311,8 +413,12 @@ impl Engine {
                     g.token_times.push(now);
                     break;
                 }
-                Response::InternalError(e) | Response::ValidationError(e) => bail!("engine error: {e}"),
-                Response::CompletionModelError(e, _) | Response::ModelError(e, _) => bail!("model error: {e}"),
+                Response::InternalError(e) | Response::ValidationError(e) => {
+                    bail!("engine error: {e}")
+                }
+                Response::CompletionModelError(e, _) | Response::ModelError(e, _) => {
+                    bail!("model error: {e}")
+                }
                 _ => bail!("unexpected response from the engine"),
             }
         }
@@ -322,8 +428,15 @@ impl Engine {
     }
 
     /// Runs `n` requests at once (each its own prompt); returns them when all are done.
-    pub async fn generate_concurrent(&self, prompts: Vec<Vec<u32>>, max_tokens: usize, deadline: Duration) -> Result<Vec<Generation>> {
-        let futs = prompts.into_iter().map(|p| self.generate(p, max_tokens, true, deadline));
+    pub async fn generate_concurrent(
+        &self,
+        prompts: Vec<Vec<u32>>,
+        max_tokens: usize,
+        deadline: Duration,
+    ) -> Result<Vec<Generation>> {
+        let futs = prompts
+            .into_iter()
+            .map(|p| self.generate(p, max_tokens, true, deadline));
         futures::future::join_all(futs).await.into_iter().collect()
     }
 }

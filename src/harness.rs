@@ -179,7 +179,12 @@ pub fn run_part(c: &mut Criterion, group: &'static str, gen: fn(&Preset, &Ctx) -
 }
 
 /// [`run_part`] with group-specific sampling.
-pub fn run_part_with(c: &mut Criterion, group: &'static str, gen: fn(&Preset, &Ctx) -> Vec<Spec>, opts: GroupOpts) {
+pub fn run_part_with(
+    c: &mut Criterion,
+    group: &'static str,
+    gen: fn(&Preset, &Ctx) -> Vec<Spec>,
+    opts: GroupOpts,
+) {
     let s = setup();
     let mut g = c.benchmark_group(group);
     if let Some(n) = opts.sample_size {
@@ -191,7 +196,11 @@ pub fn run_part_with(c: &mut Criterion, group: &'static str, gen: fn(&Preset, &C
     if let Some(d) = opts.measurement {
         g.measurement_time(d);
     }
-    g.sampling_mode(if opts.flat { SamplingMode::Flat } else { SamplingMode::Auto });
+    g.sampling_mode(if opts.flat {
+        SamplingMode::Flat
+    } else {
+        SamplingMode::Auto
+    });
     for preset in &s.presets {
         let dtype = match device::compute_dtype(&s.device, preset.dtype()) {
             Ok(d) => d,
@@ -254,7 +263,10 @@ fn bench_spec(
 
     g.throughput(match spec.tokens {
         Some(t) => Throughput::Elements(t.max(1)),
-        None => Throughput::ElementsAndBytes { elements: spec.cost.flops.max(1), bytes: spec.cost.bytes.max(1) },
+        None => Throughput::ElementsAndBytes {
+            elements: spec.cost.flops.max(1),
+            bytes: spec.cost.bytes.max(1),
+        },
     });
     let device = ctx.device.clone();
     let mut build = spec.build.take();

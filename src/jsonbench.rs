@@ -93,21 +93,37 @@ impl BenchError {
 /// Parses and validates a request document.
 pub fn parse_request(text: &str) -> std::result::Result<BenchRequest, BenchError> {
     let req: BenchRequest = serde_json::from_str(text).map_err(|e| {
-        let kind = if e.is_syntax() || e.is_eof() { "invalid_json" } else { "invalid_request" };
+        let kind = if e.is_syntax() || e.is_eof() {
+            "invalid_json"
+        } else {
+            "invalid_request"
+        };
         BenchError::new(kind, anyhow!("{e}"))
     })?;
     let bad = |m: String| Err(BenchError::new("invalid_request", anyhow!(m)));
     if req.iterations == 0 || req.iterations > MAX_ITERATIONS {
-        return bad(format!("`iterations` must be between 1 and {MAX_ITERATIONS}, got {}", req.iterations));
+        return bad(format!(
+            "`iterations` must be between 1 and {MAX_ITERATIONS}, got {}",
+            req.iterations
+        ));
     }
     if req.warmup > MAX_WARMUP {
-        return bad(format!("`warmup` must be at most {MAX_WARMUP}, got {}", req.warmup));
+        return bad(format!(
+            "`warmup` must be at most {MAX_WARMUP}, got {}",
+            req.warmup
+        ));
     }
     if req.max_tokens == 0 || req.max_tokens > MAX_TOKENS {
-        return bad(format!("`max_tokens` must be between 1 and {MAX_TOKENS}, got {}", req.max_tokens));
+        return bad(format!(
+            "`max_tokens` must be between 1 and {MAX_TOKENS}, got {}",
+            req.max_tokens
+        ));
     }
     if req.concurrency == 0 || req.concurrency > MAX_CONCURRENCY {
-        return bad(format!("`concurrency` must be between 1 and {MAX_CONCURRENCY}, got {}", req.concurrency));
+        return bad(format!(
+            "`concurrency` must be between 1 and {MAX_CONCURRENCY}, got {}",
+            req.concurrency
+        ));
     }
     if req.prompt.trim().is_empty() {
         return bad("`prompt` must not be empty".into());
@@ -142,9 +158,13 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
         None => device::from_env(),
     }
     .map_err(|e| BenchError::new("invalid_device", e))?;
-    let (model, preset) = resolve_model(&req.model).map_err(|e| BenchError::new("model_not_found", e))?;
+    let (model, preset) =
+        resolve_model(&req.model).map_err(|e| BenchError::new("model_not_found", e))?;
     let isq = match &req.isq {
-        Some(s) => Some(mistralrs_core::parse_isq_value(s, Some(&dev)).map_err(|e| BenchError::new("invalid_request", anyhow!("`isq`: {e}")))?),
+        Some(s) => Some(
+            mistralrs_core::parse_isq_value(s, Some(&dev))
+                .map_err(|e| BenchError::new("invalid_request", anyhow!("`isq`: {e}")))?,
+        ),
         None => None,
     };
     let _ = dev.set_seed(req.seed);
@@ -154,14 +174,19 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
         isq,
         paged_ctx: (!dev.is_cpu()).then_some(need * req.concurrency.min(64)),
         max_seqs: req.concurrency,
-        max_seq_len: preset.as_ref().map(|p| need.min(p.max_context)).unwrap_or(need),
+        max_seq_len: preset
+            .as_ref()
+            .map(|p| need.min(p.max_context))
+            .unwrap_or(need),
     };
     let rt = generation::runtime();
     let mem = MemWatch::start(&dev);
     let engine = rt
         .block_on(Engine::load(&model, preset.as_ref(), &opts))
         .map_err(|e| BenchError::new("load_failed", e))?;
-    let prompt = engine.tokenize(&req.prompt).map_err(|e| BenchError::new("invalid_request", e))?;
+    let prompt = engine
+        .tokenize(&req.prompt)
+        .map_err(|e| BenchError::new("invalid_request", e))?;
     let deadline = generation::request_timeout();
     let go = |req: &BenchRequest| -> Result<(Vec<Generation>, Duration)> {
         let t = Instant::now();
@@ -174,18 +199,23 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
     }
     let mut samples = Vec::new();
     let mut itl = Vec::new();
+    let mut last_text = String::new();
     for i in 0..req.iterations {
         let (gens, wall) = go(req).map_err(|e| BenchError::new("generation_failed", e))?;
         let n_gen: usize = gens.iter().map(|g| g.gen_tokens).sum();
         if gens.iter().any(|g| g.gen_tokens != req.max_tokens) {
             return Err(BenchError::new(
                 "generation_failed",
-                anyhow!("the engine generated {n_gen} tokens, expected {} per request", req.max_tokens),
+                anyhow!(
+                    "the engine generated {n_gen} tokens, expected {} per request",
+                    req.max_tokens
+                ),
             ));
         }
         for g in &gens {
             itl.extend(g.inter_token().iter().map(|d| d.as_secs_f64() * 1e3));
         }
+        last_text = gens.first().map(|g| g.text.clone()).unwrap_or_default();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         samples.push(Sample {
             iteration: i,
@@ -193,7 +223,10 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
             n_gen,
             latency_ms: ms(wall),
             ttft_ms: gens.iter().map(|g| ms(g.ttft)).collect(),
-            prefill_ts: gens.iter().map(|g| g.prompt_tokens as f64 / g.ttft.as_secs_f64()).collect(),
+            prefill_ts: gens
+                .iter()
+                .map(|g| g.prompt_tokens as f64 / g.ttft.as_secs_f64())
+                .collect(),
             decode_ts: gens
                 .iter()
                 .filter(|g| g.gen_tokens > 1)
@@ -203,7 +236,9 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
         });
     }
     let peak_device = mem.stop();
-    let flat = |f: fn(&Sample) -> &Vec<f64>| -> Vec<f64> { samples.iter().flat_map(|s| f(s).iter().copied()).collect() };
+    let flat = |f: fn(&Sample) -> &Vec<f64>| -> Vec<f64> {
+        samples.iter().flat_map(|s| f(s).iter().copied()).collect()
+    };
     let latency = Summary::of(&samples.iter().map(|s| s.latency_ms).collect::<Vec<_>>());
     let ttft = Summary::of(&flat(|s| &s.ttft_ms));
     let prefill = Summary::of(&flat(|s| &s.prefill_ts));
@@ -244,6 +279,7 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
             "stddev_ts": decode.stddev,
             "peak_rss_bytes": peak_rss(),
             "peak_device_memory_bytes": peak_device,
+            "completion_text": last_text,
         },
     }))
 }
@@ -260,11 +296,18 @@ fn quantization(model: &ModelRef, isq: Option<mistralrs_core::IsqType>) -> Strin
 pub fn resolve_model(name: &str) -> Result<(ModelRef, Option<crate::config::Preset>)> {
     let models = Models::load_default()?;
     if let Some(p) = models.presets.get(name) {
-        let model = ModelRef::Synthetic { preset: p.name.clone(), dtype: p.dtype.clone() };
+        let model = ModelRef::Synthetic {
+            preset: p.name.clone(),
+            dtype: p.dtype.clone(),
+        };
         return Ok((model, Some(p.clone())));
     }
     let path = PathBuf::from(name);
-    let path = if path.exists() { path } else { crate_root().join(name) };
+    let path = if path.exists() {
+        path
+    } else {
+        crate_root().join(name)
+    };
     if name.ends_with(".gguf") {
         if !path.is_file() {
             bail!("model file `{name}` does not exist (scripts/fetch-models.sh fetches SmolLM2)");
@@ -277,7 +320,12 @@ pub fn resolve_model(name: &str) -> Result<(ModelRef, Option<crate::config::Pres
     bail!(
         "model `{name}` is neither a preset of {} ({}), nor a .gguf file, nor a model directory",
         models.file.display(),
-        models.presets.keys().cloned().collect::<Vec<_>>().join(", ")
+        models
+            .presets
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -324,7 +372,9 @@ impl MemWatch {
             std::thread::spawn(move || {
                 let mu = mistralrs_core::MemoryUsage;
                 while !stop.load(Ordering::Relaxed) {
-                    if let (Ok(total), Ok(avail)) = (mu.get_total_memory(&dev), mu.get_memory_available(&dev)) {
+                    if let (Ok(total), Ok(avail)) =
+                        (mu.get_total_memory(&dev), mu.get_memory_available(&dev))
+                    {
                         peak.fetch_max(total.saturating_sub(avail) as u64, Ordering::Relaxed);
                     }
                     std::thread::sleep(Duration::from_millis(20));
@@ -366,7 +416,7 @@ git_commit, ...}, "samples": [per iteration: n_prompt, n_gen, latency_ms, ttft_m
 prefill_ts[], decode_ts[], total_ts], "summary": {n_prompt, n_gen, latency_ms, ttft_ms,
 itl_ms, prefill_ts, decode_ts, total_ts (each {n, mean, stddev, cv, min, p50, p90, p99,
 max}), avg_ts and stddev_ts (decode tokens/s, as llama-bench's), peak_rss_bytes,
-peak_device_memory_bytes}}. Times are measured with Instant; ms and tokens/s.
+peak_device_memory_bytes, completion_text (the last iteration's first completion)}}. Times are measured with Instant; ms and tokens/s.
 
 Bad input (not JSON, unknown field, wrong type, out-of-range numbers, missing model,
 unknown device) prints {"error": {"kind", "message"}} on stdout, the message on stderr,

@@ -60,11 +60,17 @@ fn json_mode() -> i32 {
     let mut input = String::new();
     let res = match std::io::stdin().read_to_string(&mut input) {
         Ok(_) => jsonbench::parse_request(&input).and_then(|req| jsonbench::run(&req)),
-        Err(e) => Err(jsonbench::BenchError { kind: "invalid_input", err: anyhow::anyhow!("cannot read stdin: {e}") }),
+        Err(e) => Err(jsonbench::BenchError {
+            kind: "invalid_input",
+            err: anyhow::anyhow!("cannot read stdin: {e}"),
+        }),
     };
     match res {
         Ok(doc) => {
-            println!("{}", serde_json::to_string_pretty(&doc).expect("serializable"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("serializable")
+            );
             0
         }
         Err(e) => {
@@ -79,14 +85,21 @@ fn helper(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Ceilings { fresh } => {
             let dev = device::from_env()?;
-            let c = if fresh { ceilings::measure(&dev)? } else { ceilings::get_or_measure(&dev)? };
+            let c = if fresh {
+                ceilings::measure(&dev)?
+            } else {
+                ceilings::get_or_measure(&dev)?
+            };
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         Cmd::Cases => {
             let dev = device::from_env()?;
             let models = Models::load_default()?;
             for p in models.selected()? {
-                let ctx = Ctx { device: dev.clone(), dtype: device::compute_dtype(&dev, p.dtype())? };
+                let ctx = Ctx {
+                    device: dev.clone(),
+                    dtype: device::compute_dtype(&dev, p.dtype())?,
+                };
                 for (_, gen) in parts::ALL.iter().chain([&parts::GENERATION]) {
                     for s in gen(&p, &ctx) {
                         let line = serde_json::json!({

@@ -22,11 +22,25 @@ impl Summary {
     /// Statistics of `v` (empty → all NaN, n = 0).
     pub fn of(v: &[f64]) -> Summary {
         if v.is_empty() {
-            return Summary { n: 0, mean: f64::NAN, stddev: f64::NAN, cv: f64::NAN, min: f64::NAN, p50: f64::NAN, p90: f64::NAN, p99: f64::NAN, max: f64::NAN };
+            return Summary {
+                n: 0,
+                mean: f64::NAN,
+                stddev: f64::NAN,
+                cv: f64::NAN,
+                min: f64::NAN,
+                p50: f64::NAN,
+                p90: f64::NAN,
+                p99: f64::NAN,
+                max: f64::NAN,
+            };
         }
         let mut d = Data::new(v.to_vec());
         let mean = d.mean().unwrap_or(f64::NAN);
-        let stddev = if v.len() > 1 { d.std_dev().unwrap_or(0.0) } else { 0.0 };
+        let stddev = if v.len() > 1 {
+            d.std_dev().unwrap_or(0.0)
+        } else {
+            0.0
+        };
         Summary {
             n: v.len(),
             mean,

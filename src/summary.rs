@@ -172,6 +172,87 @@ pub struct Summary {
     #[serde(default)]
     pub llc_bytes: Option<u64>,
     pub cases: Vec<CaseSummary>,
+    /// Figures derived from several cases (the engine's context slope, ...).
+    #[serde(default)]
+    pub derived: serde_json::Value,
+}
+
+/// Decode ms/token of a `generation/.../decode/tg128/depthD` case.
+fn ms_per_token(c: &CaseSummary) -> Option<f64> {
+    let e = c.estimates?;
+    let t = c.tokens? as f64;
+    Some(e.median_ns / 1e6 / t)
+}
+
+/// The engine's context slope per model: decode ms/token at each depth, and
+/// `(ms/token at the deepest depth − at depth 0) / depth × 1000` (ms per 1k tokens of
+/// context), beside the same slope from the components (naive attention decode, times
+/// layers) for the preset's shapes.
+pub fn derive(cases: &[CaseSummary], layers: &BTreeMap<String, usize>) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    let mut by_model: BTreeMap<String, Vec<(usize, f64, String)>> = BTreeMap::new();
+    for c in cases
+        .iter()
+        .filter(|c| c.group == "generation" && c.status == "ok")
+    {
+        let Some(i) = c.case.find("/decode/tg") else {
+            continue;
+        };
+        let Some(d) = c
+            .case
+            .rsplit("/depth")
+            .next()
+            .and_then(|d| d.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if let Some(ms) = ms_per_token(c) {
+            let model = c.case[..i].trim_start_matches("generation/").to_string();
+            by_model
+                .entry(model)
+                .or_default()
+                .push((d, ms, c.preset.clone()));
+        }
+    }
+    for (model, mut pts) in by_model {
+        pts.sort_by_key(|p| p.0);
+        let preset = pts[0].2.clone();
+        let (d0, ms0) = (pts[0].0, pts[0].1);
+        let (d1, ms1) = (pts[pts.len() - 1].0, pts[pts.len() - 1].1);
+        let engine_slope = (d1 > d0).then(|| (ms1 - ms0) / (d1 - d0) as f64 * 1000.0);
+        // Components: attention decode (naive path) medians at two contexts, per layer.
+        let attn: BTreeMap<usize, f64> = cases
+            .iter()
+            .filter(|c| {
+                c.group == "attention" && c.preset == preset && c.case.contains("/decode/naive/ctx")
+            })
+            .filter_map(|c| {
+                let ctx = c.case.rsplit("/ctx").next()?.parse::<usize>().ok()?;
+                Some((ctx, c.estimates?.median_ns / 1e6))
+            })
+            .collect();
+        let comp_slope = match (
+            attn.iter().next(),
+            attn.iter().next_back(),
+            layers.get(&preset),
+        ) {
+            (Some((c0, a0)), Some((c1, a1)), Some(l)) if c1 > c0 => {
+                Some((a1 - a0) / (*c1 - *c0) as f64 * 1000.0 * *l as f64)
+            }
+            _ => None,
+        };
+        out.insert(
+            model,
+            serde_json::json!({
+                "preset": preset,
+                "decode_ms_per_token": pts.iter().map(|p| serde_json::json!({"depth": p.0, "ms": p.1})).collect::<Vec<_>>(),
+                "engine_slope_ms_per_1k_ctx": engine_slope,
+                "component_attention_slope_ms_per_1k_ctx": comp_slope,
+                "component_note": "naive attention decode (the CPU engine runs its private flash kernel instead), x layers",
+            }),
+        );
+    }
+    serde_json::json!({ "context_slope": out })
 }
 
 /// Roofline figures for a median time.
@@ -234,7 +315,9 @@ pub fn build_cases(
                 tokens: r.tokens,
                 estimates: est,
                 tokens_per_s: match (r.tokens, est) {
-                    (Some(t), Some(e)) if e.median_ns > 0.0 => Some(t as f64 / (e.median_ns * 1e-9)),
+                    (Some(t), Some(e)) if e.median_ns > 0.0 => {
+                        Some(t as f64 / (e.median_ns * 1e-9))
+                    }
                     _ => None,
                 },
                 gbps,
@@ -281,6 +364,11 @@ pub fn write(
     for c in &cases {
         merged.insert(c.case.clone(), c.clone());
     }
+    let all: Vec<CaseSummary> = merged.into_values().collect();
+    let layers: BTreeMap<String, usize> = crate::config::Models::load_default()
+        .map(|m| m.presets.into_iter().map(|(k, p)| (k, p.layers)).collect())
+        .unwrap_or_default();
+    let derived = derive(&all, &layers);
     let summary = Summary {
         device: device::label(device),
         device_name: device::describe(device),
@@ -289,12 +377,14 @@ pub fn write(
         written_at: now_rfc3339(),
         ceilings: ceil.cloned(),
         llc_bytes: device::last_level_cache_bytes(device),
-        cases: merged.into_values().collect(),
+        cases: all,
+        derived,
     };
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     if mode == Mode::Bench {
         print_table(&cases, ceil);
+        print_slopes(&summary.derived);
     }
     Ok(path)
 }
@@ -320,7 +410,9 @@ pub fn print_table(cases: &[CaseSummary], ceil: Option<&Ceilings>) {
             c.device_name, c.copy_gbps, c.matmul_dtype, c.matmul_gflops
         );
     }
-    println!("\n(ᶜ: the case's bytes fit in the last-level cache; its %BW is against DRAM bandwidth)");
+    println!(
+        "\n(ᶜ: the case's bytes fit in the last-level cache; its %BW is against DRAM bandwidth)"
+    );
     println!("\n| case | median | ±MAD | tok/s | GB/s | %BW | GFLOP/s | %FLOP | note |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for c in cases {
@@ -349,5 +441,44 @@ pub fn print_table(cases: &[CaseSummary], ceil: Option<&Ceilings>) {
             ),
             None => println!("| {} | – | – | – | – | – | – | – | {} |", c.case, note),
         }
+    }
+}
+
+/// Prints the context slopes of `derive`.
+pub fn print_slopes(derived: &serde_json::Value) {
+    let Some(m) = derived["context_slope"].as_object() else {
+        return;
+    };
+    if m.is_empty() {
+        return;
+    }
+    println!("\n| model | decode ms/token by depth | engine slope (ms per 1k ctx) | components: attention slope x layers |");
+    println!("|---|---|---:|---:|");
+    for (model, v) in m {
+        let pts: Vec<String> = v["decode_ms_per_token"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| {
+                        format!(
+                            "{}: {:.2}",
+                            p["depth"],
+                            p["ms"].as_f64().unwrap_or(f64::NAN)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = |x: &serde_json::Value| {
+            x.as_f64()
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "–".into())
+        };
+        println!(
+            "| {model} | {} | {} | {} |",
+            pts.join(", "),
+            f(&v["engine_slope_ms_per_1k_ctx"]),
+            f(&v["component_attention_slope_ms_per_1k_ctx"])
+        );
     }
 }

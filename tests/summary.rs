@@ -73,3 +73,90 @@ fn roofline_shares_of_ceilings() {
     assert!((pbw.unwrap() - 50.0).abs() < 1e-9);
     assert!((pfl.unwrap() - 500.0).abs() < 1e-9);
 }
+
+fn case(
+    group: &str,
+    id: &str,
+    preset: &str,
+    median_ns: f64,
+    tokens: Option<u64>,
+) -> mistral_rs_bench::summary::CaseSummary {
+    mistral_rs_bench::summary::CaseSummary {
+        case: format!("{group}/{id}"),
+        group: group.into(),
+        preset: preset.into(),
+        device: "cpu".into(),
+        device_name: "t".into(),
+        dtype: "f32".into(),
+        shape: String::new(),
+        status: "ok".into(),
+        reason: None,
+        flops: 0,
+        bytes: 0,
+        tokens,
+        estimates: Some(mistral_rs_bench::summary::Estimates {
+            median_ns,
+            median_lo_ns: median_ns,
+            median_hi_ns: median_ns,
+            mad_ns: 0.0,
+            mean_ns: median_ns,
+            std_dev_ns: 0.0,
+        }),
+        tokens_per_s: None,
+        gbps: None,
+        gflops: None,
+        pct_bw_ceiling: None,
+        pct_flop_ceiling: None,
+        fits_in_cache: None,
+        extra: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn context_slope_from_decode_depths_and_components() {
+    // 127 tokens: 10 ms/token at depth 0, 12 ms/token at depth 2048 -> 1 ms per 1k tokens.
+    let cases = vec![
+        case(
+            "generation",
+            "m/decode/tg128/depth0",
+            "p",
+            127.0 * 10e6,
+            Some(127),
+        ),
+        case(
+            "generation",
+            "m/decode/tg128/depth512",
+            "p",
+            127.0 * 10.5e6,
+            Some(127),
+        ),
+        case(
+            "generation",
+            "m/decode/tg128/depth2048",
+            "p",
+            127.0 * 12e6,
+            Some(127),
+        ),
+        // attention: 0.1 ms at 512, 0.4 ms at 2048 per layer -> 0.3 ms / 1536 tokens x 30 layers
+        case("attention", "p/decode/naive/ctx512", "p", 0.1e6, None),
+        case("attention", "p/decode/naive/ctx2048", "p", 0.4e6, None),
+        case("attention", "p/prefill/naive/ctx512", "p", 9e6, None),
+    ];
+    let layers = [("p".to_string(), 30usize)].into_iter().collect();
+    let d = mistral_rs_bench::summary::derive(&cases, &layers);
+    let m = &d["context_slope"]["m"];
+    assert!(
+        (m["engine_slope_ms_per_1k_ctx"].as_f64().unwrap() - 1000.0 * 2.0 / 2048.0).abs() < 1e-9,
+        "{m}"
+    );
+    assert!(
+        (m["component_attention_slope_ms_per_1k_ctx"]
+            .as_f64()
+            .unwrap()
+            - 0.3 / 1536.0 * 1000.0 * 30.0)
+            .abs()
+            < 1e-9,
+        "{m}"
+    );
+    assert_eq!(m["decode_ms_per_token"].as_array().unwrap().len(), 3);
+}

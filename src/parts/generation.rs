@@ -54,16 +54,24 @@ pub fn concurrency(device: &Device) -> &'static [usize] {
 
 /// ISQ variants from the environment (each name as mistral.rs parses it).
 pub fn isq_variants(device: &Device) -> Result<Vec<IsqType>> {
-    let Ok(list) = std::env::var(ISQ_ENV) else { return Ok(vec![]) };
+    let Ok(list) = std::env::var(ISQ_ENV) else {
+        return Ok(vec![]);
+    };
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| mistralrs_core::parse_isq_value(s, Some(device)).map_err(|e| anyhow::anyhow!("{ISQ_ENV}: {e}")))
+        .map(|s| {
+            mistralrs_core::parse_isq_value(s, Some(device))
+                .map_err(|e| anyhow::anyhow!("{ISQ_ENV}: {e}"))
+        })
         .collect()
 }
 
 pub fn request_timeout() -> Duration {
-    let s = std::env::var(TIMEOUT_ENV).ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(600);
+    let s = std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(600);
     Duration::from_secs(s)
 }
 
@@ -85,7 +93,12 @@ fn weight_bytes(p: &Preset, model: &ModelRef, isq: Option<IsqType>) -> u64 {
 
 /// Engine options for a preset on a device.
 pub fn engine_options(p: &Preset, device: &Device, isq: Option<IsqType>) -> EngineOptions {
-    let deepest = depths(device).iter().copied().max().unwrap_or(0).max(*PP.last().unwrap());
+    let deepest = depths(device)
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(*PP.last().unwrap());
     let max_seq_len = (deepest + TG + 64).min(p.max_context);
     let max_seqs = concurrency(device).iter().copied().max().unwrap_or(1);
     EngineOptions {
@@ -97,9 +110,16 @@ pub fn engine_options(p: &Preset, device: &Device, isq: Option<IsqType>) -> Engi
     }
 }
 
-static ENGINE: Lazy<Mutex<Option<(String, Arc<Engine>)>>> = Lazy::new(|| Mutex::new(None));
-static RT: Lazy<tokio::runtime::Runtime> =
-    Lazy::new(|| tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime"));
+/// The loaded engine and the key (model, ISQ, device) it was loaded for.
+type EngineSlot = Option<(String, Arc<Engine>)>;
+
+static ENGINE: Lazy<Mutex<EngineSlot>> = Lazy::new(|| Mutex::new(None));
+static RT: Lazy<tokio::runtime::Runtime> = Lazy::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+});
 
 /// The process-wide tokio runtime the e2e cases and the JSON binary block on.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -107,7 +127,12 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// The engine for `(model, isq)`, loading it (and dropping the previous one) if needed.
-pub fn engine_for(p: &Preset, model: &ModelRef, isq: Option<IsqType>, device: &Device) -> Result<Arc<Engine>> {
+pub fn engine_for(
+    p: &Preset,
+    model: &ModelRef,
+    isq: Option<IsqType>,
+    device: &Device,
+) -> Result<Arc<Engine>> {
     let key = format!("{model:?}/{isq:?}/{device:?}");
     let mut slot = ENGINE.lock().expect("engine lock");
     if let Some((k, e)) = slot.as_ref() {
@@ -117,9 +142,17 @@ pub fn engine_for(p: &Preset, model: &ModelRef, isq: Option<IsqType>, device: &D
     }
     *slot = None; // drop the previous engine before loading the next
     let opts = engine_options(p, device, isq);
-    eprintln!("mistral-rs-bench: loading {}{} ...", model.name(), isq.map(|q| format!(" with ISQ {q:?}")).unwrap_or_default());
+    eprintln!(
+        "mistral-rs-bench: loading {}{} ...",
+        model.name(),
+        isq.map(|q| format!(" with ISQ {q:?}")).unwrap_or_default()
+    );
     let e = Arc::new(runtime().block_on(Engine::load(model, Some(p), &opts))?);
-    eprintln!("mistral-rs-bench: loaded in {:.1} s (dtype {})", e.load_time.as_secs_f64(), dtype_name(e.dtype));
+    eprintln!(
+        "mistral-rs-bench: loaded in {:.1} s (dtype {})",
+        e.load_time.as_secs_f64(),
+        dtype_name(e.dtype)
+    );
     *slot = Some((key, e.clone()));
     Ok(e)
 }
@@ -159,20 +192,40 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         let flops_per_tok = 2 * p.n_params();
         let mut kinds: Vec<(String, Kind, u64, Cost)> = Vec::new();
         for &n in PP {
-            if n + 1 <= p.max_context {
-                kinds.push((format!("prefill/pp{n}"), Kind::Prefill(n), n as u64, Cost::new(flops_per_tok * n as u64, wb)));
+            if n < p.max_context {
+                kinds.push((
+                    format!("prefill/pp{n}"),
+                    Kind::Prefill(n),
+                    n as u64,
+                    Cost::new(flops_per_tok * n as u64, wb),
+                ));
             }
         }
         for &d in depths(&ctx.device) {
             if d.max(1) + TG <= p.max_context {
                 let t = (TG - 1) as u64;
-                kinds.push((format!("decode/tg{TG}/depth{d}"), Kind::Decode(d), t, Cost::new(flops_per_tok * t, wb * t)));
+                kinds.push((
+                    format!("decode/tg{TG}/depth{d}"),
+                    Kind::Decode(d),
+                    t,
+                    Cost::new(flops_per_tok * t, wb * t),
+                ));
             }
         }
-        kinds.push(("ttft/pp128".into(), Kind::Ttft(128.min(p.max_context - 2)), 1, Cost::new(flops_per_tok * 128, wb)));
+        kinds.push((
+            "ttft/pp128".into(),
+            Kind::Ttft(128.min(p.max_context - 2)),
+            1,
+            Cost::new(flops_per_tok * 128, wb),
+        ));
         for &c in concurrency(&ctx.device) {
             let t = (c * CONC_GEN) as u64;
-            kinds.push((format!("concurrent/c{c}"), Kind::Concurrent(c), t, Cost::new(flops_per_tok * t, wb * CONC_GEN as u64)));
+            kinds.push((
+                format!("concurrent/c{c}"),
+                Kind::Concurrent(c),
+                t,
+                Cost::new(flops_per_tok * t, wb * CONC_GEN as u64),
+            ));
         }
         for (id, kind, tokens, cost) in kinds {
             let (preset, model, device_dtype) = (p.clone(), model.clone(), p.dtype());
@@ -180,7 +233,10 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
                 "generation",
                 format!("{name}/{id}"),
                 device_dtype,
-                format!("{} layers, hidden {}, vocab {}", p.layers, p.hidden, p.vocab),
+                format!(
+                    "{} layers, hidden {}, vocab {}",
+                    p.layers, p.hidden, p.vocab
+                ),
                 cost,
                 wb * 2,
                 Box::new(move |dev: &Device| {
@@ -211,32 +267,56 @@ impl GenCase {
         let prompts = match kind {
             Kind::Prefill(n) | Kind::Ttft(n) => vec![prompt_ids(n, lo, engine.vocab, 7)],
             Kind::Decode(d) => vec![prompt_ids(d.max(1), lo, engine.vocab, 8)],
-            Kind::Concurrent(c) => (0..c).map(|i| prompt_ids(CONC_PROMPT, lo, engine.vocab, 100 + i as u64)).collect(),
+            Kind::Concurrent(c) => (0..c)
+                .map(|i| prompt_ids(CONC_PROMPT, lo, engine.vocab, 100 + i as u64))
+                .collect(),
         };
-        Ok(Self { engine, kind, prompts, deadline: request_timeout(), latencies_ms: vec![], itl_ms: vec![] })
+        Ok(Self {
+            engine,
+            kind,
+            prompts,
+            deadline: request_timeout(),
+            latencies_ms: vec![],
+            itl_ms: vec![],
+        })
     }
 
     fn once(&mut self) -> Result<Duration> {
         let e = self.engine.clone();
         let rt = runtime();
         Ok(match self.kind {
-            Kind::Prefill(_) => rt.block_on(e.generate(self.prompts[0].clone(), 1, false, self.deadline))?.total,
-            Kind::Ttft(_) => rt.block_on(e.generate(self.prompts[0].clone(), 2, true, self.deadline))?.ttft,
+            Kind::Prefill(_) => {
+                rt.block_on(e.generate(self.prompts[0].clone(), 1, false, self.deadline))?
+                    .total
+            }
+            Kind::Ttft(_) => {
+                rt.block_on(e.generate(self.prompts[0].clone(), 2, true, self.deadline))?
+                    .ttft
+            }
             Kind::Decode(_) => {
-                let g = rt.block_on(e.generate(self.prompts[0].clone(), TG, true, self.deadline))?;
+                let g =
+                    rt.block_on(e.generate(self.prompts[0].clone(), TG, true, self.deadline))?;
                 if g.gen_tokens != TG {
                     bail!("the engine streamed {} of {TG} tokens", g.gen_tokens);
                 }
-                self.itl_ms.extend(g.inter_token().iter().map(|d| d.as_secs_f64() * 1e3));
+                self.itl_ms
+                    .extend(g.inter_token().iter().map(|d| d.as_secs_f64() * 1e3));
                 g.decode_time()
             }
             Kind::Concurrent(_) => {
                 let t = std::time::Instant::now();
-                let gens = rt.block_on(e.generate_concurrent(self.prompts.clone(), CONC_GEN, self.deadline))?;
+                let gens = rt.block_on(e.generate_concurrent(
+                    self.prompts.clone(),
+                    CONC_GEN,
+                    self.deadline,
+                ))?;
                 let wall = t.elapsed();
                 for g in &gens {
                     if g.gen_tokens != CONC_GEN {
-                        bail!("a concurrent request streamed {} of {CONC_GEN} tokens", g.gen_tokens);
+                        bail!(
+                            "a concurrent request streamed {} of {CONC_GEN} tokens",
+                            g.gen_tokens
+                        );
                     }
                     self.latencies_ms.push(g.total.as_secs_f64() * 1e3);
                 }

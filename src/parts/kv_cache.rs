@@ -145,7 +145,13 @@ pub fn append_cost(p: &Preset, policy: &str, len: usize, dtype: DType) -> (Cost,
         "paged" => (2 * row, 0),
         _ => (0, 0),
     };
-    (Cost { flops: 0, bytes: 2 * moved }, 2 * alloc)
+    (
+        Cost {
+            flops: 0,
+            bytes: 2 * moved,
+        },
+        2 * alloc,
+    )
 }
 
 pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {

@@ -1,0 +1,266 @@
+//! The `mistral-rs-bench` JSON binary, run as a user runs it, on the `tiny` synthetic model.
+
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn run(input: &str) -> (i32, Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
+        .env("MISTRALRS_BENCH_DEVICE", "cpu")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(1e-12)
+}
+
+#[test]
+fn answers_a_request_with_consistent_figures() {
+    let (code, v, err) =
+        run(r#"{"prompt":"w5 w6 w7 w8","iterations":4,"model":"tiny","max_tokens":12,"warmup":1}"#);
+    assert_eq!(code, 0, "stderr: {err}");
+    // The request as understood, with defaults filled in.
+    assert_eq!(v["request"]["iterations"], 4);
+    assert_eq!(v["request"]["concurrency"], 1);
+    assert_eq!(v["request"]["seed"], 0);
+    let env = &v["environment"];
+    for k in [
+        "device",
+        "device_name",
+        "dtype",
+        "model",
+        "quantization",
+        "mistralrs_version",
+        "crate_version",
+        "git_commit",
+    ] {
+        assert!(env[k].is_string(), "environment.{k} missing: {env}");
+    }
+    assert_eq!(env["device"], "cpu");
+    assert_eq!(env["mistralrs_version"], "0.8.1");
+    let samples = v["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 4);
+    for s in samples {
+        // The synthetic tokenizer maps each word to one token.
+        assert_eq!(s["n_prompt"], 4);
+        // Generation really produced the asked number of tokens.
+        assert_eq!(s["n_gen"], 12);
+        let lat = s["latency_ms"].as_f64().unwrap();
+        // tokens/s equals tokens over seconds
+        assert!(close(
+            s["total_ts"].as_f64().unwrap(),
+            12.0 / (lat / 1e3),
+            1e-9
+        ));
+        let ttft = s["ttft_ms"][0].as_f64().unwrap();
+        assert!(ttft > 0.0 && ttft < lat, "ttft {ttft} vs latency {lat}");
+        assert!(close(
+            s["prefill_ts"][0].as_f64().unwrap(),
+            4.0 / (ttft / 1e3),
+            1e-9
+        ));
+        assert!(s["decode_ts"][0].as_f64().unwrap() > 0.0);
+    }
+    let sum = &v["summary"];
+    assert_eq!(sum["n_prompt"], 4);
+    assert_eq!(sum["n_gen"], 12);
+    for k in [
+        "latency_ms",
+        "ttft_ms",
+        "itl_ms",
+        "prefill_ts",
+        "decode_ts",
+        "total_ts",
+    ] {
+        let s = &sum[k];
+        let (p50, p90, p99) = (
+            s["p50"].as_f64().unwrap(),
+            s["p90"].as_f64().unwrap(),
+            s["p99"].as_f64().unwrap(),
+        );
+        assert!(
+            s["min"].as_f64().unwrap() <= p50
+                && p50 <= p90
+                && p90 <= p99
+                && p99 <= s["max"].as_f64().unwrap(),
+            "{k}: {s}"
+        );
+        let (mean, sd) = (s["mean"].as_f64().unwrap(), s["stddev"].as_f64().unwrap());
+        assert!(
+            close(s["cv"].as_f64().unwrap(), sd / mean, 1e-9),
+            "{k}: {s}"
+        );
+    }
+    // 4 iterations x 11 gaps between 12 tokens
+    assert_eq!(sum["itl_ms"]["n"], 44);
+    assert_eq!(sum["latency_ms"]["n"], 4);
+    assert!(close(
+        sum["avg_ts"].as_f64().unwrap(),
+        sum["decode_ts"]["mean"].as_f64().unwrap(),
+        1e-12
+    ));
+    assert!(sum["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(
+        sum["peak_device_memory_bytes"].is_null(),
+        "no device memory on the CPU"
+    );
+    // Twelve generated words.
+    assert_eq!(
+        sum["completion_text"]
+            .as_str()
+            .unwrap()
+            .matches('w')
+            .count(),
+        12,
+        "{}",
+        sum["completion_text"]
+    );
+}
+
+#[test]
+fn concurrent_requests_are_all_counted() {
+    let (code, v, err) = run(
+        r#"{"prompt":"hello","iterations":2,"model":"tiny","max_tokens":6,"concurrency":3,"warmup":0}"#,
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    for s in v["samples"].as_array().unwrap() {
+        assert_eq!(s["n_gen"], 18);
+        assert_eq!(s["ttft_ms"].as_array().unwrap().len(), 3);
+        assert_eq!(s["decode_ts"].as_array().unwrap().len(), 3);
+    }
+    assert_eq!(v["summary"]["ttft_ms"]["n"], 6);
+}
+
+fn expect_error(input: &str, kind: &str, needle: &str) {
+    let (code, v, err) = run(input);
+    assert_eq!(code, 2, "input {input}: {v}");
+    assert_eq!(v["error"]["kind"], kind, "input {input}: {v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(needle),
+        "input {input}: message `{msg}` lacks `{needle}`"
+    );
+    assert!(err.contains(needle), "stderr lacks the message: {err}");
+}
+
+#[test]
+fn bad_input_gets_a_json_error_and_exit_2() {
+    expect_error("this is not json", "invalid_json", "expected");
+    expect_error("", "invalid_json", "EOF");
+    expect_error(
+        r#"{"prompt":"hi","iterations":5,"colour":"red"}"#,
+        "invalid_request",
+        "unknown field `colour`",
+    );
+    expect_error(
+        r#"{"prompt":"hi","iterations":"five"}"#,
+        "invalid_request",
+        "invalid type",
+    );
+    expect_error(
+        r#"{"iterations":5}"#,
+        "invalid_request",
+        "missing field `prompt`",
+    );
+    expect_error(
+        r#"{"prompt":"hi","iterations":0}"#,
+        "invalid_request",
+        "`iterations`",
+    );
+    expect_error(
+        r#"{"prompt":"hi","iterations":1000000000}"#,
+        "invalid_request",
+        "`iterations`",
+    );
+    expect_error(
+        r#"{"prompt":"hi","iterations":-1}"#,
+        "invalid_request",
+        "invalid value",
+    );
+    expect_error(
+        r#"{"prompt":"hi","max_tokens":0}"#,
+        "invalid_request",
+        "`max_tokens`",
+    );
+    expect_error(
+        r#"{"prompt":"hi","concurrency":0}"#,
+        "invalid_request",
+        "`concurrency`",
+    );
+    expect_error(r#"{"prompt":"   "}"#, "invalid_request", "`prompt`");
+    expect_error(
+        r#"{"prompt":"hi","model":"models/nope.gguf"}"#,
+        "model_not_found",
+        "nope.gguf",
+    );
+    expect_error(
+        r#"{"prompt":"hi","model":"no-such-preset"}"#,
+        "model_not_found",
+        "no-such-preset",
+    );
+    expect_error(
+        r#"{"prompt":"hi","model":"tiny","device":"tpu"}"#,
+        "invalid_device",
+        "unknown device `tpu`",
+    );
+    expect_error(
+        r#"{"prompt":"hi","model":"tiny","device":"cuda:x"}"#,
+        "invalid_device",
+        "not a device ordinal",
+    );
+    if !cfg!(feature = "cuda") {
+        expect_error(
+            r#"{"prompt":"hi","model":"tiny","device":"cuda"}"#,
+            "invalid_device",
+            "no CUDA support",
+        );
+    }
+    expect_error(
+        r#"{"prompt":"hi","model":"tiny","isq":"q3000"}"#,
+        "invalid_request",
+        "`isq`",
+    );
+}
+
+#[test]
+fn help_documents_the_protocol() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let h = String::from_utf8_lossy(&out.stdout);
+    for k in [
+        "prompt",
+        "iterations",
+        "max_tokens",
+        "warmup",
+        "device",
+        "isq",
+        "concurrency",
+        "seed",
+        "avg_ts",
+        "exits with code 2",
+    ] {
+        assert!(h.contains(k), "--help lacks {k}");
+    }
+}
