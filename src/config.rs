@@ -241,7 +241,20 @@ impl Models {
     }
 }
 
-/// The crate's root directory (where `models.toml` lives).
+/// Environment variable naming the suite's root (where `models.toml` and `models/` are),
+/// for binaries run away from the tree they were built in.
+pub const ROOT_ENV: &str = "MISTRALRS_BENCH_ROOT";
+
+/// The suite's root: `MISTRALRS_BENCH_ROOT`, else the crate this binary was built from if it
+/// is still there, else the current directory.
 pub fn crate_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    if let Some(p) = std::env::var_os(ROOT_ENV) {
+        return PathBuf::from(p);
+    }
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if built.join("models.toml").is_file() {
+        built
+    } else {
+        std::env::current_dir().unwrap_or(built)
+    }
 }

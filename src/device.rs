@@ -101,7 +101,9 @@ pub fn describe(device: &Device) -> String {
             .unwrap_or(1);
         format!("{model} ({threads} threads)")
     } else {
-        gpu_name(device).unwrap_or_else(|| label(device))
+        gpu_name(device)
+            .or_else(|| cuda_driver_name(device))
+            .unwrap_or_else(|| label(device))
     }
 }
 
@@ -139,6 +141,9 @@ pub fn available_memory(device: &Device) -> Option<u64> {
 /// Size of the largest (last-level) CPU cache, from sysfs. Cases whose bytes fit in it run
 /// from cache when repeated, so their GB/s can exceed the DRAM copy ceiling.
 pub fn last_level_cache_bytes(device: &Device) -> Option<u64> {
+    if device.is_cuda() {
+        return cuda_l2_bytes(device);
+    }
     if !device.is_cpu() {
         return None;
     }
@@ -165,4 +170,42 @@ pub fn last_level_cache_bytes(device: &Device) -> Option<u64> {
         }
     }
     best.map(|(_, b)| b)
+}
+
+/// The GPU's L2 cache size (CUDA).
+#[allow(unused_variables)]
+fn cuda_l2_bytes(device: &Device) -> Option<u64> {
+    #[cfg(feature = "cuda")]
+    {
+        use cudarc::driver::sys::CUdevice_attribute;
+        let ctx = device
+            .as_cuda_device()
+            .ok()?
+            .cuda_stream()
+            .context()
+            .clone();
+        let l2 = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
+            .ok()?;
+        return Some(l2 as u64);
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+/// GPU name from the driver (CUDA), when `nvidia-smi` is not there.
+#[allow(unused_variables)]
+pub fn cuda_driver_name(device: &Device) -> Option<String> {
+    #[cfg(feature = "cuda")]
+    {
+        let ctx = device
+            .as_cuda_device()
+            .ok()?
+            .cuda_stream()
+            .context()
+            .clone();
+        return ctx.name().ok();
+    }
+    #[allow(unreachable_code)]
+    None
 }

@@ -12,6 +12,7 @@ pub mod ceilings;
 pub mod config;
 pub mod device;
 pub mod e2e;
+pub mod fidelity;
 pub mod harness;
 pub mod jsonbench;
 pub mod parts;

@@ -30,6 +30,18 @@ enum Cmd {
     },
     /// List the component cases of the selected presets with their cost, as JSON lines.
     Cases,
+    /// Time component cases with the suite's clock and with CUDA events (CUDA builds).
+    Fidelity {
+        /// Substrings of case ids (e.g. `small_ops/smollm2-135m/rmsnorm/t1`).
+        #[arg(required = true)]
+        cases: Vec<String>,
+        /// Iterations per sample.
+        #[arg(long, default_value_t = 100)]
+        iters: u64,
+        /// Samples per clock.
+        #[arg(long, default_value_t = 21)]
+        samples: usize,
+    },
     /// Write the synthetic model of a preset (HF layout) and print its folder.
     Synth {
         /// A preset of models.toml.
@@ -111,6 +123,31 @@ fn helper(cmd: Cmd) -> Result<()> {
                     }
                 }
             }
+        }
+        Cmd::Fidelity {
+            cases,
+            iters,
+            samples,
+        } => {
+            let dev = device::from_env()?;
+            let presets = Models::load_default()?.selected()?;
+            let rows = mistral_rs_bench::fidelity::run(&presets, &dev, &cases, iters, samples)?;
+            println!("| case | suite (sync + Instant) | CUDA events | difference |");
+            println!("|---|---:|---:|---:|");
+            for r in &rows {
+                println!(
+                    "| {} | {} | {} | {:+.2} % |",
+                    r.case,
+                    mistral_rs_bench::summary::fmt_ns(r.suite_ns),
+                    mistral_rs_bench::summary::fmt_ns(r.events_ns),
+                    r.diff_pct
+                );
+            }
+            let out = mistral_rs_bench::summary::out_dir()
+                .join(format!("fidelity-{}.json", device::label(&dev)));
+            std::fs::create_dir_all(mistral_rs_bench::summary::out_dir())?;
+            std::fs::write(&out, serde_json::to_string_pretty(&rows)?)?;
+            eprintln!("written {}", out.display());
         }
         Cmd::Synth { preset, dtype } => {
             let models = Models::load_default()?;

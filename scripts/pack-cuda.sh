@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Packs a CUDA build for a run on another machine (e.g. a lent GPU box without a Rust
+# toolchain): strips the bench binary and the JSON binary and compresses them with xz.
+#
+#   source ../shared/cuda/env.sh
+#   cargo build --release --features cuda --bins --benches
+#   scripts/pack-cuda.sh [DEST]          # default DEST: .carry/bin  (~20 MB per binary)
+#
+# On the GPU machine, from a checkout of this repository:
+#   scripts/run-packed.sh DEST <args...>  # unpacks once into /tmp/mrb and runs a step
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tgt=${CARGO_TARGET_DIR:-target}
+dest=${1:-.carry/bin}
+bench=$(ls -t "$tgt"/release/deps/bench_main-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
+bin=$tgt/release/mistral-rs-bench
+[[ -n $bench && -x $bench ]] || { echo "no bench binary under $tgt/release/deps (cargo build --release --features cuda --benches)" >&2; exit 1; }
+[[ -x $bin ]] || { echo "no $bin (cargo build --release --features cuda --bins)" >&2; exit 1; }
+mkdir -p "$dest"
+for pair in "$bench:bench_main" "$bin:mistral-rs-bench"; do
+  src=${pair%%:*}; name=${pair##*:}
+  strip -o "$dest/$name" "$src"
+  xz -6 -T0 -f "$dest/$name"
+  echo "$dest/$name.xz: $(du -h "$dest/$name.xz" | cut -f1) (from $src)"
+done
+(cd "$dest" && sha256sum *.xz > SHA256SUMS)
+git rev-parse --short=12 HEAD > "$dest/COMMIT" 2>/dev/null || true
