@@ -368,12 +368,10 @@ pub fn time_iters(r: &mut dyn Runner, device: &Device, iters: u64) -> Result<Dur
     }
 }
 
-/// Whether Criterion's positional filter (if any) selects `full_id`. Used only to decide
-/// whether to report a skip; Criterion itself decides what runs.
+/// Whether Criterion's positional filter (a regex, or an exact id with `--exact`) selects
+/// `full_id`. Used only to decide whether to report a skip; Criterion decides what runs.
 fn matches_filter(full_id: &str) -> bool {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut filters = Vec::new();
-    let mut i = 0;
     // Criterion options that take a value.
     const WITH_VALUE: &[&str] = &[
         "--save-baseline",
@@ -396,6 +394,9 @@ fn matches_filter(full_id: &str) -> bool {
         "-c",
         "--format",
     ];
+    let exact = args.iter().any(|a| a == "--exact");
+    let mut filter = None;
+    let mut i = 0;
     while i < args.len() {
         let a = &args[i];
         if WITH_VALUE.contains(&a.as_str()) {
@@ -403,11 +404,17 @@ fn matches_filter(full_id: &str) -> bool {
             continue;
         }
         if !a.starts_with('-') {
-            filters.push(a.clone());
+            filter = Some(a.clone());
         }
         i += 1;
     }
-    filters.is_empty() || filters.iter().any(|f| full_id.contains(f.as_str()))
+    match filter {
+        None => true,
+        Some(f) if exact => f == full_id,
+        Some(f) => regex::Regex::new(&f)
+            .map(|r| r.is_match(full_id))
+            .unwrap_or(true),
+    }
 }
 
 /// Ends a run: Criterion's own summary, then (after a measuring run) the suite's JSON

@@ -42,6 +42,11 @@ enum Cmd {
         #[arg(long, default_value_t = 21)]
         samples: usize,
     },
+    /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
+    Report {
+        /// The summary JSON.
+        summary: std::path::PathBuf,
+    },
     /// Write the synthetic model of a preset (HF layout) and print its folder.
     Synth {
         /// A preset of models.toml.
@@ -148,6 +153,14 @@ fn helper(cmd: Cmd) -> Result<()> {
             std::fs::create_dir_all(mistral_rs_bench::summary::out_dir())?;
             std::fs::write(&out, serde_json::to_string_pretty(&rows)?)?;
             eprintln!("written {}", out.display());
+        }
+        Cmd::Report { summary } => {
+            let text = std::fs::read_to_string(&summary)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", summary.display()))?;
+            let s: mistral_rs_bench::summary::Summary = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a summary file: {e}", summary.display()))?;
+            print!("{}", mistral_rs_bench::summary::report(&s));
+            mistral_rs_bench::summary::print_slopes(&s.derived);
         }
         Cmd::Synth { preset, dtype } => {
             let models = Models::load_default()?;

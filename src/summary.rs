@@ -155,6 +155,9 @@ pub struct CaseSummary {
     /// so `pct_bw_ceiling` (against a DRAM copy) can exceed 100 % without a bug.
     #[serde(default)]
     pub fits_in_cache: Option<bool>,
+    /// When this case was measured (summaries merge runs case by case).
+    #[serde(default)]
+    pub measured_at: String,
     pub extra: serde_json::Value,
 }
 
@@ -285,6 +288,7 @@ pub fn build_cases(
     let label = device::label(device);
     let name = device::describe(device);
     let llc = device::last_level_cache_bytes(device);
+    let now = now_rfc3339();
     recs.iter()
         .map(|r| {
             let full = r.full_id();
@@ -325,6 +329,7 @@ pub fn build_cases(
                 pct_bw_ceiling: pb,
                 pct_flop_ceiling: pf,
                 fits_in_cache: llc.map(|l| r.tokens.is_none() && r.cost.bytes <= l),
+                measured_at: now.clone(),
                 extra: r.extra.clone(),
             }
         })
@@ -404,44 +409,112 @@ pub fn fmt_ns(ns: f64) -> String {
 
 /// Prints a Markdown table of this run's cases.
 pub fn print_table(cases: &[CaseSummary], ceil: Option<&Ceilings>) {
+    print!("{}", table(cases, ceil));
+}
+
+/// A Markdown table of cases (with the ceilings above it).
+pub fn table(cases: &[CaseSummary], ceil: Option<&Ceilings>) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
     if let Some(c) = ceil {
-        println!(
+        let _ = writeln!(
+            o,
             "\nCeilings on {}: copy {:.1} GB/s, {} matmul {:.1} GFLOP/s",
             c.device_name, c.copy_gbps, c.matmul_dtype, c.matmul_gflops
         );
     }
-    println!(
-        "\n(ᶜ: the case's bytes fit in the last-level cache; its %BW is against DRAM bandwidth)"
+    if cases.iter().any(|c| c.fits_in_cache == Some(true)) {
+        let _ = writeln!(o, "\n(ᶜ: the case's bytes fit in the last-level cache; its %BW is against DRAM bandwidth)");
+    }
+    let _ = writeln!(
+        o,
+        "\n| case | median | ±MAD | tok/s | GB/s | %BW | GFLOP/s | %FLOP | note |"
     );
-    println!("\n| case | median | ±MAD | tok/s | GB/s | %BW | GFLOP/s | %FLOP | note |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for c in cases {
-        let note = match (&c.reason, c.extra.get("rel_error")) {
+        let mut note = match (&c.reason, c.extra.get("rel_error")) {
             (Some(r), _) => format!("{}: {}", c.status, r),
             (None, Some(e)) => {
                 format!("rel. error {:.3} %", e.as_f64().unwrap_or(f64::NAN) * 100.0)
             }
             _ => String::new(),
         };
+        if let Some(f) = c.extra.get("effective_format").and_then(|f| f.as_str()) {
+            if c.extra.get("format").and_then(|x| x.as_str()) != Some(f) {
+                note.push_str(&format!(" (stored as {f})"));
+            }
+        }
         match c.estimates {
-            Some(e) => println!(
-                "| {} | {} | {} | {:.2} | {} | {:.2} | {} | {} |",
-                c.case,
-                fmt_ns(e.median_ns),
-                fmt_ns(e.mad_ns),
-                c.gbps.unwrap_or(0.0),
-                c.pct_bw_ceiling
-                    .map(|p| format!("{p:.1}"))
-                    .unwrap_or_default(),
-                c.gflops.unwrap_or(0.0),
-                c.pct_flop_ceiling
-                    .map(|p| format!("{p:.1}"))
-                    .unwrap_or_default(),
-                note
-            ),
-            None => println!("| {} | – | – | – | – | – | – | – | {} |", c.case, note),
+            Some(e) => {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {} |",
+                    c.case,
+                    fmt_ns(e.median_ns),
+                    fmt_ns(e.mad_ns),
+                    c.tokens_per_s
+                        .map(|t| format!("{t:.1}"))
+                        .unwrap_or_default(),
+                    c.gbps.unwrap_or(0.0),
+                    c.pct_bw_ceiling
+                        .map(|p| format!(
+                            "{p:.1}{}",
+                            if c.fits_in_cache == Some(true) {
+                                "ᶜ"
+                            } else {
+                                ""
+                            }
+                        ))
+                        .unwrap_or_default(),
+                    c.gflops.unwrap_or(0.0),
+                    c.pct_flop_ceiling
+                        .map(|p| format!("{p:.1}"))
+                        .unwrap_or_default(),
+                    note
+                );
+            }
+            None => {
+                let _ = writeln!(o, "| {} | – | – | – | – | – | – | – | {} |", c.case, note);
+            }
         }
     }
+    o
+}
+
+/// A Markdown report of a whole summary: device, ceilings, one table per group, slopes.
+pub fn report(s: &Summary) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Device: {} ({}), mistral.rs {}, written {}.",
+        s.device_name, s.device, s.mistralrs_version, s.written_at
+    );
+    let _ = writeln!(o, "Run profile: {}.", s.profile);
+    if let Some(c) = &s.ceilings {
+        let _ = writeln!(
+            o,
+            "Ceilings: copy {:.1} GB/s ({} MiB buffer), {} {}³ matmul {:.1} GFLOP/s (measured {}).",
+            c.copy_gbps,
+            c.copy_bytes >> 20,
+            c.matmul_dtype,
+            c.matmul_n,
+            c.matmul_gflops,
+            c.measured_at
+        );
+    }
+    let mut groups: Vec<&str> = s.cases.iter().map(|c| c.group.as_str()).collect();
+    groups.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    for g in groups {
+        if !seen.insert(g) {
+            continue;
+        }
+        let cases: Vec<CaseSummary> = s.cases.iter().filter(|c| c.group == g).cloned().collect();
+        let _ = writeln!(o, "\n### {g}");
+        o.push_str(&table(&cases, None));
+    }
+    o
 }
 
 /// Prints the context slopes of `derive`.

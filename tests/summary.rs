@@ -108,6 +108,7 @@ fn case(
         pct_bw_ceiling: None,
         pct_flop_ceiling: None,
         fits_in_cache: None,
+        measured_at: String::new(),
         extra: serde_json::Value::Null,
     }
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One step of the suite on a GPU machine, from a packed CUDA build (scripts/pack-cuda.sh),
+# with a time limit per step; logs and results go to $OUT (default /tmp/mrb-out).
+#
+#   scripts/gpu-suite.sh PACKDIR STEP [STEP...]
+#
+# Steps:
+#   info            nvidia-smi, ceilings (copy bandwidth, bf16 matmul rate)
+#   fidelity        suite clock vs CUDA events for a memory-bound, a matmul-bound and a short case
+#   comp-small      component groups for smollm2-135m
+#   comp-large      component groups for llama-3-8b (attention, ffn, kv_cache, small_ops)
+#   qmm-large       quant_matmul for llama-3-8b
+#   gen-small       generation: smollm2-135m synthetic and GGUF (if models/ has it), JSON binary
+#   gen-large       generation: synthetic llama-3-8b, bf16 and ISQ Q4K / Q8_0
+# Environment: MISTRALRS_BENCH_PROFILE (default quick), STEP_TIMEOUT (default 540 s).
+set -uo pipefail
+pack=$1; shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-/tmp/mrb-out}
+mkdir -p "$out"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/mrb/target}
+export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
+export MISTRALRS_BENCH_DEVICE=${MISTRALRS_BENCH_DEVICE:-cuda:0}
+limit=${STEP_TIMEOUT:-540}
+run() { timeout --kill-after=10 "$limit" "$root/scripts/run-packed.sh" "$pack" "$@"; }
+comp='^(attention|ffn|kv_cache|quant_matmul|small_ops)/'
+for step in "$@"; do
+  log=$out/$step.log
+  echo "== $step ($(date -u +%FT%TZ), profile $MISTRALRS_BENCH_PROFILE)" | tee -a "$out/steps.log"
+  t0=$(date +%s)
+  case $step in
+    info)
+      { nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; } > "$out/gpu.txt" 2>&1
+      run bin ceilings --fresh > "$log" 2>&1 ;;
+    fidelity)
+      MISTRALRS_BENCH_MODELS=smollm2-135m,llama-3-8b run bin fidelity \
+        small_ops/smollm2-135m/rmsnorm/t1 quant_matmul/llama-3-8b/float/bf16/lm_head/m1 \
+        ffn/llama-3-8b/float/bf16/prefill/t512 attention/llama-3-8b/decode/paged/ctx8192 \
+        --iters 50 --samples 15 > "$log" 2>&1 ;;
+    comp-small)
+      MISTRALRS_BENCH_MODELS=smollm2-135m run bench "$comp" > "$log" 2>&1 ;;
+    comp-large)
+      MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^(attention|ffn|kv_cache|small_ops)/' > "$log" 2>&1 ;;
+    qmm-large)
+      MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^quant_matmul/' > "$log" 2>&1 ;;
+    gen-small)
+      MISTRALRS_BENCH_MODELS=smollm2-135m run bench '^generation/' > "$log" 2>&1
+      if [[ -f $root/models/SmolLM2-135M-Instruct.Q4_1.gguf ]]; then
+        echo '{"prompt":"The capital of France is","iterations":10,"max_tokens":32,"model":"models/SmolLM2-135M-Instruct.Q4_1.gguf"}' \
+          | run bin > "$out/json-smollm2-gguf.json" 2>>"$log"
+      fi
+      echo '{"prompt":"Hello","iterations":10,"max_tokens":64}' | run bin > "$out/json-smollm2-synthetic.json" 2>>"$log" ;;
+    gen-large)
+      MISTRALRS_BENCH_MODELS=llama-3-8b MISTRALRS_BENCH_ISQ=q4k,q8_0 run bench '^generation/' > "$log" 2>&1 ;;
+    *) echo "unknown step $step" | tee -a "$log"; continue ;;
+  esac
+  rc=$?
+  echo "   $step: exit $rc after $(( $(date +%s) - t0 )) s" | tee -a "$out/steps.log"
+  tail -n 40 "$log" > "$out/$step.tail"
+done
+# Results: the suite's JSON and Criterion's estimates/samples (no HTML).
+if [[ -d $CARGO_TARGET_DIR ]]; then
+  (cd "$CARGO_TARGET_DIR" && find criterion -path '*/new/*.json' 2>/dev/null; find mistral-rs-bench -maxdepth 1 -name '*.json' 2>/dev/null) \
+    | tar -C "$CARGO_TARGET_DIR" -cJf "$out/results.tar.xz" -T - 2>/dev/null
+fi
