@@ -7,8 +7,10 @@
 //! - [`harness`]: Criterion integration (profiles, device sync, skipping, summaries).
 //! - [`summary`], [`ceilings`]: machine-readable results and roofline figures.
 
+pub mod baseline;
 pub mod case;
 pub mod ceilings;
+pub mod compare;
 pub mod config;
 pub mod device;
 pub mod e2e;

@@ -42,6 +42,31 @@ enum Cmd {
         #[arg(long, default_value_t = 21)]
         samples: usize,
     },
+    /// Compare two result sets (a saved baseline or a Criterion folder): regression or noise.
+    /// Exit 1 if any case regressed, 2 on bad input.
+    Compare {
+        /// Baseline: a folder, or a machine name under target-baselines/.
+        baseline: String,
+        /// Candidate: a folder (default: this run's target/criterion).
+        candidate: Option<String>,
+        /// Minimum effect size in %: smaller changes are noise however clear.
+        #[arg(long, default_value_t = mistral_rs_bench::compare::DEFAULT_THRESHOLD_PCT)]
+        threshold: f64,
+        /// Also write compare.md, github-action-benchmark.json and bencher.json here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Save this run's results as target-baselines/<MACHINE>/ (refuses to overwrite).
+    SaveBaseline {
+        /// Hardware class, e.g. cpu-2core, cuda-h100.
+        machine: String,
+        /// Replace an existing baseline.
+        #[arg(long)]
+        force: bool,
+        /// The command that produced the results (recorded in metadata.json).
+        #[arg(long)]
+        command: Option<String>,
+    },
     /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
     Report {
         /// The summary JSON.
@@ -153,6 +178,42 @@ fn helper(cmd: Cmd) -> Result<()> {
             std::fs::create_dir_all(mistral_rs_bench::summary::out_dir())?;
             std::fs::write(&out, serde_json::to_string_pretty(&rows)?)?;
             eprintln!("written {}", out.display());
+        }
+        Cmd::Compare {
+            baseline,
+            candidate,
+            threshold,
+            out,
+        } => {
+            let base = mistral_rs_bench::baseline::resolve(&baseline);
+            let cand = match candidate {
+                Some(c) => mistral_rs_bench::baseline::resolve(&c),
+                None => mistral_rs_bench::summary::criterion_dir(),
+            };
+            let (rows, unmatched) = mistral_rs_bench::compare::compare(&base, &cand, threshold)?;
+            print!("{}", mistral_rs_bench::compare::markdown(&rows, threshold));
+            for u in &unmatched {
+                eprintln!("not compared: {u}");
+            }
+            if let Some(dir) = out {
+                for p in mistral_rs_bench::compare::write_outputs(&rows, threshold, &dir)? {
+                    eprintln!("written {}", p.display());
+                }
+            }
+            if rows
+                .iter()
+                .any(|r| r.verdict == mistral_rs_bench::compare::Verdict::Regression)
+            {
+                std::process::exit(1);
+            }
+        }
+        Cmd::SaveBaseline {
+            machine,
+            force,
+            command,
+        } => {
+            let dest = mistral_rs_bench::baseline::save(&machine, force, command.as_deref())?;
+            println!("{}", dest.display());
         }
         Cmd::Report { summary } => {
             let text = std::fs::read_to_string(&summary)

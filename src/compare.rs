@@ -1,0 +1,281 @@
+//! `mistral-rs-bench compare BASELINE CANDIDATE`: regression or noise, case by case.
+//!
+//! Each side is a folder holding Criterion results (`target/criterion` of a run, or a saved
+//! baseline under `target-baselines/<machine>/`, whose `criterion/` keeps the same layout).
+//! For every case in both, the per-iteration sample times (`sample.json`: times / iters) are
+//! compared by a seeded bootstrap of the ratio of medians (new / old): the change's 95 %
+//! confidence interval. The verdict is a **regression** when the interval lies wholly above
+//! zero (a statistically clear slowdown) *and* the median changed by more than `+threshold`
+//! (the minimum effect size); an **improvement** likewise below zero and `−threshold`; and
+//! **noise** otherwise. (Criterion's own change report uses the same two-part rule.)
+
+use crate::summary::index_criterion;
+use anyhow::{anyhow, bail, Context, Result};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Default minimum effect size, in %.
+pub const DEFAULT_THRESHOLD_PCT: f64 = 3.0;
+/// Bootstrap resamples.
+pub const RESAMPLES: usize = 10_000;
+
+#[derive(Deserialize)]
+struct CritSample {
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+/// Per-iteration times (ns) of one case, from Criterion's `sample.json`.
+pub fn read_samples(dir: &Path) -> Result<Vec<f64>> {
+    let path = dir.join("sample.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let s: CritSample = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a Criterion sample file", path.display()))?;
+    if s.iters.len() != s.times.len() || s.iters.is_empty() {
+        bail!(
+            "{}: iters and times differ in length or are empty",
+            path.display()
+        );
+    }
+    s.iters
+        .iter()
+        .zip(&s.times)
+        .map(|(i, t)| {
+            if *i > 0.0 && t.is_finite() && *t >= 0.0 {
+                Ok(t / i)
+            } else {
+                Err(anyhow!(
+                    "{}: bad sample (iters {i}, time {t})",
+                    path.display()
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The result folders of a result set, keyed by case id. A set is a folder with Criterion
+/// results in it (directly, or under `criterion/`).
+pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
+    if !root.is_dir() {
+        bail!("{}: no such result folder", root.display());
+    }
+    let crit = if root.join("criterion").is_dir() {
+        root.join("criterion")
+    } else {
+        root.to_path_buf()
+    };
+    let index = index_criterion(&crit);
+    if index.is_empty() {
+        bail!(
+            "{}: holds no Criterion results (no */new/benchmark.json)",
+            root.display()
+        );
+    }
+    index
+        .into_iter()
+        .map(|(id, dir)| Ok((id, read_samples(&dir)?)))
+        .collect()
+}
+
+/// The verdict on one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Regression,
+    Improvement,
+    Noise,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub case: String,
+    pub group: String,
+    pub old_ns: f64,
+    pub new_ns: f64,
+    /// Change of the median, %.
+    pub change_pct: f64,
+    /// 95 % bootstrap interval of the change, %.
+    pub ci_lo_pct: f64,
+    pub ci_hi_pct: f64,
+    pub verdict: Verdict,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    crate::summary::median(v)
+}
+
+/// Compares two samples of per-iteration times.
+pub fn compare_samples(case: &str, old: &[f64], new: &[f64], threshold_pct: f64, seed: u64) -> Row {
+    let (mut o, mut n) = (old.to_vec(), new.to_vec());
+    let (mo, mn) = (median(&mut o), median(&mut n));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut ratios = Vec::with_capacity(RESAMPLES);
+    let (mut bo, mut bn) = (vec![0.0; old.len()], vec![0.0; new.len()]);
+    for _ in 0..RESAMPLES {
+        for x in bo.iter_mut() {
+            *x = old[rng.random_range(0..old.len())];
+        }
+        for x in bn.iter_mut() {
+            *x = new[rng.random_range(0..new.len())];
+        }
+        ratios.push(median(&mut bn) / median(&mut bo));
+    }
+    let data = statrs::statistics::Data::new(ratios);
+    let mut data = data;
+    use statrs::statistics::OrderStatistics;
+    let lo = (data.quantile(0.025) - 1.0) * 100.0;
+    let hi = (data.quantile(0.975) - 1.0) * 100.0;
+    let change = (mn / mo - 1.0) * 100.0;
+    let verdict = if lo > 0.0 && change > threshold_pct {
+        Verdict::Regression
+    } else if hi < 0.0 && change < -threshold_pct {
+        Verdict::Improvement
+    } else {
+        Verdict::Noise
+    };
+    Row {
+        case: case.to_string(),
+        group: case.split('/').next().unwrap_or("").to_string(),
+        old_ns: mo,
+        new_ns: mn,
+        change_pct: change,
+        ci_lo_pct: lo,
+        ci_hi_pct: hi,
+        verdict,
+    }
+}
+
+/// Compares every case present in both sets.
+pub fn compare(base: &Path, cand: &Path, threshold_pct: f64) -> Result<(Vec<Row>, Vec<String>)> {
+    let a = load_set(base)?;
+    let b = load_set(cand)?;
+    let mut rows = Vec::new();
+    let mut unmatched = Vec::new();
+    for (i, (id, old)) in a.iter().enumerate() {
+        match b.get(id) {
+            Some(new) => rows.push(compare_samples(
+                id,
+                old,
+                new,
+                threshold_pct,
+                0x5EED + i as u64,
+            )),
+            None => unmatched.push(format!("{id}: only in {}", base.display())),
+        }
+    }
+    for id in b.keys().filter(|k| !a.contains_key(*k)) {
+        unmatched.push(format!("{id}: only in {}", cand.display()));
+    }
+    // Group order follows the pipeline, so a generation change sits near its component.
+    let order = [
+        "attention",
+        "ffn",
+        "kv_cache",
+        "quant_matmul",
+        "small_ops",
+        "generation",
+    ];
+    rows.sort_by_key(|r| {
+        (
+            order
+                .iter()
+                .position(|g| *g == r.group)
+                .unwrap_or(order.len()),
+            r.case.clone(),
+        )
+    });
+    Ok((rows, unmatched))
+}
+
+/// Markdown for a pull-request comment, one table per pipeline part.
+pub fn markdown(rows: &[Row], threshold_pct: f64) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let reg = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Regression)
+        .count();
+    let imp = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Improvement)
+        .count();
+    let _ = writeln!(
+        o,
+        "**{reg} regression(s), {imp} improvement(s), {} within noise** (a change counts when its bootstrap 95 % interval excludes 0 and the median moved more than {threshold_pct} %)",
+        rows.len() - reg - imp
+    );
+    let mut group = "";
+    for r in rows {
+        if r.group != group {
+            group = &r.group;
+            let _ = writeln!(o, "\n#### {group}\n\n| case | old | new | change | 95 % interval | verdict |\n|---|---:|---:|---:|---|---|");
+        }
+        let mark = match r.verdict {
+            Verdict::Regression => "🔴 regression",
+            Verdict::Improvement => "🟢 improvement",
+            Verdict::Noise => "noise",
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {:+.2} % | [{:+.2}, {:+.2}] % | {mark} |",
+            r.case,
+            crate::summary::fmt_ns(r.old_ns),
+            crate::summary::fmt_ns(r.new_ns),
+            r.change_pct,
+            r.ci_lo_pct,
+            r.ci_hi_pct
+        );
+    }
+    o
+}
+
+/// `github-action-benchmark`'s `customSmallerIsBetter` input (the candidate's medians).
+pub fn github_action_benchmark(rows: &[Row]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.case,
+                    "unit": "ns",
+                    "value": r.new_ns,
+                    "range": format!("[{:+.2}%, {:+.2}%]", r.ci_lo_pct, r.ci_hi_pct),
+                    "extra": format!("baseline {:.1} ns, change {:+.2} %, {:?}", r.old_ns, r.change_pct, r.verdict),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Bencher Metric Format (`latency` in ns, with the interval as bounds).
+pub fn bencher(rows: &[Row]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for r in rows {
+        m.insert(
+            r.case.clone(),
+            serde_json::json!({ "latency": {
+                "value": r.new_ns,
+                "lower_value": r.old_ns * (1.0 + r.ci_lo_pct / 100.0),
+                "upper_value": r.old_ns * (1.0 + r.ci_hi_pct / 100.0),
+            }}),
+        );
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Writes the three outputs beside each other; returns their paths.
+pub fn write_outputs(rows: &[Row], threshold_pct: f64, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let md = dir.join("compare.md");
+    let gab = dir.join("github-action-benchmark.json");
+    let bmf = dir.join("bencher.json");
+    std::fs::write(&md, markdown(rows, threshold_pct))?;
+    std::fs::write(
+        &gab,
+        serde_json::to_string_pretty(&github_action_benchmark(rows))?,
+    )?;
+    std::fs::write(&bmf, serde_json::to_string_pretty(&bencher(rows))?)?;
+    Ok(vec![md, gab, bmf])
+}
