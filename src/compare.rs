@@ -9,7 +9,7 @@
 //! (the minimum effect size); an **improvement** likewise below zero and `−threshold`; and
 //! **noise** otherwise. (Criterion's own change report uses the same two-part rule.)
 
-use crate::summary::index_criterion;
+use crate::summary::index_criterion_all;
 use anyhow::{anyhow, bail, Context, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -56,18 +56,14 @@ pub fn read_samples(dir: &Path) -> Result<Vec<f64>> {
         .collect()
 }
 
-/// The result folders of a result set, keyed by case id. A set is a folder with Criterion
-/// results in it (directly, or under `criterion/`).
+/// The per-iteration samples of a result set, keyed by case id. A set is a folder with
+/// Criterion results in it; when it holds several runs of a case (rounds), their samples
+/// are pooled.
 pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
     if !root.is_dir() {
         bail!("{}: no such result folder", root.display());
     }
-    let crit = if root.join("criterion").is_dir() {
-        root.join("criterion")
-    } else {
-        root.to_path_buf()
-    };
-    let index = index_criterion(&crit);
+    let index = index_criterion_all(root);
     if index.is_empty() {
         bail!(
             "{}: holds no Criterion results (no */new/benchmark.json)",
@@ -76,7 +72,13 @@ pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
     }
     index
         .into_iter()
-        .map(|(id, dir)| Ok((id, read_samples(&dir)?)))
+        .map(|(id, dirs)| {
+            let mut all = Vec::new();
+            for d in dirs {
+                all.extend(read_samples(&d)?);
+            }
+            Ok((id, all))
+        })
         .collect()
 }
 

@@ -8,6 +8,7 @@
 //! - [`summary`], [`ceilings`]: machine-readable results and roofline figures.
 
 pub mod baseline;
+pub mod budget;
 pub mod case;
 pub mod ceilings;
 pub mod compare;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod device;
 pub mod e2e;
 pub mod fidelity;
+pub mod flame;
 pub mod harness;
 pub mod jsonbench;
 pub mod parts;

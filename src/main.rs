@@ -67,6 +67,30 @@ enum Cmd {
         #[arg(long)]
         command: Option<String>,
     },
+    /// A differential flamegraph from two profile.folded files (red: grew, blue: shrank).
+    Flamediff {
+        before: std::path::PathBuf,
+        after: std::path::PathBuf,
+        /// Output SVG.
+        out: std::path::PathBuf,
+    },
+    /// The decode-step budget: component medians of one decode step vs the engine's ms/token.
+    Budget {
+        /// A preset of models.toml.
+        preset: String,
+        /// Summary JSON (default: target/mistral-rs-bench/summary-<device>.json).
+        #[arg(long)]
+        summary: Option<std::path::PathBuf>,
+        /// Context depth (an attention decode context and an e2e decode depth).
+        #[arg(long, default_value_t = 512)]
+        context: usize,
+        /// Weight class and format of the projections/FFN (`float/f32`, `q4/Q4K`, ...).
+        #[arg(long, default_value = "float/f32")]
+        format: String,
+        /// Write the budget as JSON here too.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
     /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
     Report {
         /// The summary JSON.
@@ -214,6 +238,42 @@ fn helper(cmd: Cmd) -> Result<()> {
         } => {
             let dest = mistral_rs_bench::baseline::save(&machine, force, command.as_deref())?;
             println!("{}", dest.display());
+        }
+        Cmd::Flamediff { before, after, out } => {
+            mistral_rs_bench::flame::diff(
+                &before,
+                &after,
+                &out,
+                "mistral-rs-bench: differential flamegraph",
+            )?;
+            println!("{}", out.display());
+        }
+        Cmd::Budget {
+            preset,
+            summary,
+            context,
+            format,
+            json,
+        } => {
+            let dev = device::from_env()?;
+            let path = summary.unwrap_or_else(|| {
+                mistral_rs_bench::summary::out_dir()
+                    .join(format!("summary-{}.json", device::label(&dev)))
+            });
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            let s: mistral_rs_bench::summary::Summary = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a summary file: {e}", path.display()))?;
+            let models = Models::load_default()?;
+            let p = models.get(&preset)?;
+            let (class, fmt) = format.split_once('/').ok_or_else(|| {
+                anyhow::anyhow!("--format must be CLASS/FORMAT, e.g. float/f32 or q4/Q4K")
+            })?;
+            let b = mistral_rs_bench::budget::build(&s, p, context, class, fmt)?;
+            print!("{}", mistral_rs_bench::budget::markdown(&b));
+            if let Some(j) = json {
+                std::fs::write(&j, serde_json::to_string_pretty(&b)?)?;
+            }
         }
         Cmd::Report { summary } => {
             let text = std::fs::read_to_string(&summary)

@@ -92,6 +92,35 @@ pub fn read_estimates(dir: &Path) -> Result<Estimates> {
     })
 }
 
+/// Every result folder of each case under `root` (several when `root` holds several runs,
+/// e.g. the alternating rounds of `scripts/bench-pr.sh`).
+pub fn index_criterion_all(root: &Path) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
+        if entry.file_name() != "benchmark.json" {
+            continue;
+        }
+        let dir = entry
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if dir.file_name().and_then(|n| n.to_str()) != Some("new") {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(entry.path()) {
+            if let Ok(b) = serde_json::from_str::<CritBenchmark>(&text) {
+                out.entry(b.full_id).or_default().push(dir);
+            }
+        }
+    }
+    out
+}
+
 /// Maps Criterion full ids (`group/case`) to their result folders (`…/<case>/new`) under
 /// `root`, from the `benchmark.json` Criterion writes beside each result.
 pub fn index_criterion(root: &Path) -> BTreeMap<String, PathBuf> {

@@ -161,3 +161,91 @@ fn context_slope_from_decode_depths_and_components() {
     );
     assert_eq!(m["decode_ms_per_token"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn decode_step_budget_sums_components_against_the_engine() {
+    use mistral_rs_bench::config::Models;
+    let p = Models::load_default().unwrap().get("tiny").unwrap().clone();
+    let l = p.layers as f64;
+    let ms = |x: f64| x * 1e6;
+    let mut cases = vec![
+        case(
+            "attention",
+            "tiny/decode/naive/ctx512",
+            "tiny",
+            ms(0.1),
+            None,
+        ),
+        case(
+            "quant_matmul",
+            "tiny/float/f32/q/m1",
+            "tiny",
+            ms(0.02),
+            None,
+        ),
+        case(
+            "quant_matmul",
+            "tiny/float/f32/k_v/m1",
+            "tiny",
+            ms(0.01),
+            None,
+        ),
+        case(
+            "quant_matmul",
+            "tiny/float/f32/o/m1",
+            "tiny",
+            ms(0.02),
+            None,
+        ),
+        case("ffn", "tiny/float/f32/decode/t1", "tiny", ms(0.2), None),
+        case("small_ops", "tiny/rmsnorm/t1", "tiny", ms(0.005), None),
+        case("small_ops", "tiny/rope/t1", "tiny", ms(0.01), None),
+        case("kv_cache", "tiny/grow512/len511", "tiny", ms(0.001), None),
+        case("small_ops", "tiny/embedding/t1", "tiny", ms(0.003), None),
+        case("small_ops", "tiny/lm_head/t1", "tiny", ms(0.05), None),
+        // sampling missing on purpose
+    ];
+    // engine: 2 ms/token over 127 tokens
+    cases.push(case(
+        "generation",
+        "tiny-synthetic-f32/decode/tg128/depth512",
+        "tiny",
+        127.0 * ms(2.0),
+        Some(127),
+    ));
+    let s = mistral_rs_bench::summary::Summary {
+        device: "cpu".into(),
+        device_name: "t".into(),
+        profile: serde_json::Value::Null,
+        mistralrs_version: "0.8.1".into(),
+        written_at: String::new(),
+        ceilings: None,
+        llc_bytes: None,
+        cases,
+        derived: serde_json::Value::Null,
+    };
+    let b = mistral_rs_bench::budget::build(&s, &p, 512, "float", "f32").unwrap();
+    let expect = l * (0.1 + 0.02 + 2.0 * 0.01 + 0.02 + 0.2 + 0.01 + 0.001)
+        + (2.0 * l + 1.0) * 0.005
+        + 0.003
+        + 0.05;
+    assert!(
+        (b.components_ms - expect).abs() < 1e-9,
+        "{} vs {expect}",
+        b.components_ms
+    );
+    assert!((b.e2e_ms.unwrap() - 2.0).abs() < 1e-9);
+    assert!((b.remainder_ms.unwrap() - (2.0 - expect)).abs() < 1e-9);
+    assert_eq!(
+        b.missing,
+        vec!["small_ops/tiny/sampling/greedy".to_string()]
+    );
+    let md = mistral_rs_bench::budget::markdown(&b);
+    assert!(
+        md.contains("remainder (engine overhead)") && md.contains("kv append"),
+        "{md}"
+    );
+    // shares add up with the remainder to 100 %
+    let shares: f64 = b.rows.iter().filter_map(|r| r.share_pct).sum();
+    assert!((shares + b.remainder_pct.unwrap() - 100.0).abs() < 1e-9);
+}
