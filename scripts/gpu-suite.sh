@@ -12,6 +12,8 @@
 #   qmm-large       quant_matmul for llama-3-8b
 #   gen-small       generation: smollm2-135m synthetic and GGUF (if models/ has it), JSON binary
 #   gen-large       generation: synthetic llama-3-8b, bf16 and ISQ Q4K / Q8_0
+#   stash-gguf      keep .carry/gguf-1/* in $MRB_HOME (the first part of an xz-split GGUF)
+#   assemble-gguf   join it with .carry/gguf-2/*, unpack into models/, check the sha256
 # Environment: MISTRALRS_BENCH_PROFILE (default quick), STEP_TIMEOUT (default 540 s).
 set -uo pipefail
 pack=$1; shift
@@ -52,6 +54,11 @@ for step in "$@"; do
       echo '{"prompt":"Hello","iterations":10,"max_tokens":64}' | run bin > "$out/json-smollm2-synthetic.json" 2>>"$log" ;;
     gen-large)
       MISTRALRS_BENCH_MODELS=llama-3-8b MISTRALRS_BENCH_ISQ=q4k,q8_0 run bench '^generation/' > "$log" 2>&1 ;;
+    stash-gguf)
+      mkdir -p "${MRB_HOME:-/tmp/mrb}/gguf" && cp "$root"/.carry/gguf-1/* "${MRB_HOME:-/tmp/mrb}/gguf/" > "$log" 2>&1 ;;
+    assemble-gguf)
+      cat "${MRB_HOME:-/tmp/mrb}"/gguf/part-* "$root"/.carry/gguf-2/part-* | xz -dc > "$root/models/SmolLM2-135M-Instruct.Q4_1.gguf" 2> "$log" \
+        && (cd "$root" && sha256sum models/SmolLM2-135M-Instruct.Q4_1.gguf | tee -a "$log" | grep -q b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53) ;;
     *) echo "unknown step $step" | tee -a "$log"; continue ;;
   esac
   rc=$?

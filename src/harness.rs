@@ -218,6 +218,8 @@ pub fn run_part_with(
         }
     }
     g.finish();
+    // Write what this group measured now, so a run cut short keeps its finished groups.
+    flush(false);
 }
 
 fn bench_spec(
@@ -417,10 +419,18 @@ fn matches_filter(full_id: &str) -> bool {
     }
 }
 
-/// Ends a run: Criterion's own summary, then (after a measuring run) the suite's JSON
-/// summary with roofline figures under `target/mistral-rs-bench/`.
-pub fn finish(c: Criterion) {
-    c.final_summary();
+static CEILINGS: Lazy<Option<ceilings::Ceilings>> =
+    Lazy::new(|| match ceilings::get_or_measure(&setup().device) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("mistral-rs-bench: could not measure device ceilings: {e:#}");
+            None
+        }
+    });
+
+/// Writes the suite's summary of the records so far (merged into the device's summary file);
+/// `print` also prints the table.
+fn flush(print: bool) {
     let s = setup();
     let recs = records();
     if recs.is_empty() {
@@ -428,18 +438,23 @@ pub fn finish(c: Criterion) {
     }
     let mode = mode_from_args();
     let ceil = if mode == Mode::Bench {
-        match ceilings::get_or_measure(&s.device) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("mistral-rs-bench: could not measure device ceilings: {e:#}");
-                None
-            }
-        }
+        CEILINGS.as_ref()
     } else {
         None
     };
-    match summary::write(&s.device, s.profile, mode, &recs, ceil.as_ref()) {
-        Ok(path) => eprintln!("mistral-rs-bench: summary written to {}", path.display()),
+    match summary::write(&s.device, s.profile, mode, &recs, ceil, print) {
+        Ok(path) => {
+            if print {
+                eprintln!("mistral-rs-bench: summary written to {}", path.display())
+            }
+        }
         Err(e) => eprintln!("mistral-rs-bench: could not write the summary: {e:#}"),
     }
+}
+
+/// Ends a run: Criterion's own summary, then (after a measuring run) the suite's JSON
+/// summary with roofline figures under `target/mistral-rs-bench/`.
+pub fn finish(c: Criterion) {
+    c.final_summary();
+    flush(true);
 }

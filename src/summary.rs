@@ -373,6 +373,7 @@ pub fn write(
     mode: Mode,
     recs: &[Record],
     ceil: Option<&Ceilings>,
+    print: bool,
 ) -> Result<PathBuf> {
     let cases = build_cases(device, mode, recs, ceil);
     if mode == Mode::Bench {
@@ -416,7 +417,7 @@ pub fn write(
     };
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    if mode == Mode::Bench {
+    if mode == Mode::Bench && print {
         print_table(&cases, ceil);
         print_slopes(&summary.derived);
     }
