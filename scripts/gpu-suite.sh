@@ -23,6 +23,7 @@ mkdir -p "$out"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/mrb/target}
 export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 export MISTRALRS_BENCH_DEVICE=${MISTRALRS_BENCH_DEVICE:-cuda:0}
+export RUST_LOG=${RUST_LOG:-warn}
 limit=${STEP_TIMEOUT:-540}
 run() { timeout --kill-after=10 "$limit" "$root/scripts/run-packed.sh" "$pack" "$@"; }
 comp='^(attention|ffn|kv_cache|quant_matmul|small_ops)/'
@@ -57,6 +58,7 @@ for step in "$@"; do
     stash-gguf)
       mkdir -p "${MRB_HOME:-/tmp/mrb}/gguf" && cp "$root"/.carry/gguf-1/* "${MRB_HOME:-/tmp/mrb}/gguf/" > "$log" 2>&1 ;;
     assemble-gguf)
+      mkdir -p "$root/models"
       cat "${MRB_HOME:-/tmp/mrb}"/gguf/part-* "$root"/.carry/gguf-2/part-* | xz -dc > "$root/models/SmolLM2-135M-Instruct.Q4_1.gguf" 2> "$log" \
         && (cd "$root" && sha256sum models/SmolLM2-135M-Instruct.Q4_1.gguf | tee -a "$log" | grep -q b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53) ;;
     *) echo "unknown step $step" | tee -a "$log"; continue ;;

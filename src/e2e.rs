@@ -224,6 +224,10 @@ impl Engine {
     ) -> Result<Engine> {
         // Everything is local: never reach for a model hub.
         std::env::set_var("HF_HUB_OFFLINE", "1");
+        // The engine's own log (tracing) when asked for, e.g. RUST_LOG=warn.
+        if std::env::var_os("RUST_LOG").is_some() {
+            mistralrs_core::initialize_logging();
+        }
         let t0 = Instant::now();
         let (loader, _where) = loader_for(model, preset)?;
         let paged = match opts.paged_ctx {

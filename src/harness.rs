@@ -323,6 +323,8 @@ fn bench_spec(
         rec.reason = Some(f);
     }
     record(rec);
+    // Keep the summary current case by case: a run cut short keeps what it measured.
+    flush(false);
 }
 
 fn spec_full_id(group: &str, id: &str) -> String {

@@ -172,7 +172,8 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
     let opts = EngineOptions {
         device: dev.clone(),
         isq,
-        paged_ctx: (!dev.is_cpu()).then_some(need * req.concurrency.min(64)),
+        // The paged KV cache holds every request's context at once, with room to spare.
+        paged_ctx: (!dev.is_cpu()).then_some((need * req.concurrency).max(8192)),
         max_seqs: req.concurrency,
         max_seq_len: preset
             .as_ref()
