@@ -151,12 +151,13 @@ pub fn setup() -> &'static Setup {
 /// (`--warm-up-time`, `--measurement-time`, `--sample-size`, ...) still override the profile.
 pub fn criterion() -> Criterion {
     let p = setup().profile;
-    Criterion::default()
+    let c = Criterion::default()
         .warm_up_time(Duration::from_millis(p.warm_up_ms))
         .measurement_time(Duration::from_millis(p.measurement_ms))
         .sample_size(p.sample_size)
-        .with_profiler(PprofProfiler::new(997))
-        .configure_from_args()
+        .with_profiler(PprofProfiler::new(997));
+    let c = if p == RunProfile::QUICK { c.without_plots().nresamples(10_000) } else { c };
+    c.configure_from_args()
 }
 
 /// Per-group sampling settings.
