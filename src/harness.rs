@@ -156,7 +156,11 @@ pub fn criterion() -> Criterion {
         .measurement_time(Duration::from_millis(p.measurement_ms))
         .sample_size(p.sample_size)
         .with_profiler(PprofProfiler::new(997));
-    let c = if p == RunProfile::QUICK { c.without_plots().nresamples(10_000) } else { c };
+    let c = if p == RunProfile::QUICK {
+        c.without_plots().nresamples(10_000)
+    } else {
+        c
+    };
     c.configure_from_args()
 }
 

@@ -189,9 +189,23 @@ pub fn linear(
         Format::Float(d) => d,
         Format::Isq(_) => base,
     };
-    let w = crate::tensors::weight(out_dim, in_dim, seed, dtype, device)?;
     match format {
-        Format::Float(_) => unquant(w),
-        Format::Isq(_) => apply(unquant(w)?, format, device),
+        Format::Float(_) => unquant(crate::tensors::weight(
+            out_dim, in_dim, seed, dtype, device,
+        )?),
+        // As the engine's ISQ does: unquantized weights in host memory, quantized onto the
+        // device by `apply_isq` (GGML types quantize on the host and upload; HQQ/AFQ move
+        // the weight first).
+        Format::Isq(_) => apply(
+            unquant(crate::tensors::weight(
+                out_dim,
+                in_dim,
+                seed,
+                dtype,
+                &Device::Cpu,
+            )?)?,
+            format,
+            device,
+        ),
     }
 }

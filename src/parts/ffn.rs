@@ -80,6 +80,15 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
 
 /// The engine's `Mlp` with seeded weights, quantized to `format` (set-up only).
 pub fn build_mlp(p: &Preset, format: Format, dtype: DType, dev: &Device) -> Result<Mlp> {
+    // Quantized layers start from host weights, as the engine's ISQ does (see `quant::linear`).
+    let host = Device::Cpu;
+    let wdev = if matches!(format, Format::Isq(_)) {
+        &host
+    } else {
+        dev
+    };
+    let dev_target = dev;
+    let dev = wdev;
     let mut t = HashMap::new();
     t.insert(
         "gate_proj.weight".to_string(),
@@ -97,9 +106,9 @@ pub fn build_mlp(p: &Preset, format: Format, dtype: DType, dev: &Device) -> Resu
     let comm = single_comm(dev)?;
     let mut mlp = Mlp::new(vb, p.hidden, p.intermediate, &None, Activation::Silu, &comm)?;
     if let Format::Isq(_) = format {
-        mlp.gate = quant::apply(mlp.gate.clone(), format, dev)?;
-        mlp.up = quant::apply(mlp.up.clone(), format, dev)?;
-        mlp.down = quant::apply(mlp.down.clone(), format, dev)?;
+        mlp.gate = quant::apply(mlp.gate.clone(), format, dev_target)?;
+        mlp.up = quant::apply(mlp.up.clone(), format, dev_target)?;
+        mlp.down = quant::apply(mlp.down.clone(), format, dev_target)?;
     }
     Ok(mlp)
 }
