@@ -55,6 +55,8 @@ pub fn build(
     context: usize,
     class: &str,
     format: &str,
+    e2e_depth: Option<usize>,
+    e2e_model: Option<&str>,
 ) -> Result<Budget> {
     let p = &preset.name;
     let l = preset.layers;
@@ -135,7 +137,8 @@ pub fn build(
     }
     let components_ms: f64 = rows.iter().filter_map(|r| r.total_ms).sum();
     // The engine's decode at the same depth, any model of this preset (synthetic first).
-    let suffix = format!("/decode/tg{}/depth{context}", crate::parts::generation::TG);
+    let depth = e2e_depth.unwrap_or(context);
+    let suffix = format!("/decode/tg{}/depth{depth}", crate::parts::generation::TG);
     let e2e = s
         .cases
         .iter()
@@ -145,7 +148,10 @@ pub fn build(
                 && c.case.ends_with(&suffix)
                 && c.status == "ok"
         })
-        .filter(|c| !c.case.contains("-isq-"))
+        .filter(|c| match e2e_model {
+            Some(m) => c.case.contains(m),
+            None => !c.case.contains("-isq-"),
+        })
         .min_by_key(|c| !c.case.contains("-synthetic-"));
     let e2e_ms = e2e.and_then(|c| Some(c.estimates?.median_ns / 1e6 / c.tokens? as f64));
     for r in rows.iter_mut() {

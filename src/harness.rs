@@ -11,6 +11,30 @@ use once_cell::sync::Lazy;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Test knob: `MISTRALRS_BENCH_SLOWDOWN=<regex>=<fraction>` makes every case whose id
+/// matches take `fraction` longer (a busy wait inside the timed region, proportional to the
+/// measured work), so the verdict of `compare` can be checked against a known slowdown.
+pub const SLOWDOWN_ENV: &str = "MISTRALRS_BENCH_SLOWDOWN";
+
+/// The slowdown the test knob asks for `full_id`, if any.
+pub fn slowdown_for(full_id: &str) -> Option<f64> {
+    let v = std::env::var(SLOWDOWN_ENV).ok()?;
+    let (re, frac) = v.rsplit_once('=')?;
+    let frac: f64 = frac.parse().ok()?;
+    regex::Regex::new(re)
+        .ok()?
+        .is_match(full_id)
+        .then_some(frac)
+}
+
+/// Busy-waits for `d` (a sleep would be too coarse for microsecond cases).
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
 /// Environment variable that picks a run profile: `quick`, `default` or `full`.
 pub const PROFILE_ENV: &str = "MISTRALRS_BENCH_PROFILE";
 
@@ -280,6 +304,14 @@ fn bench_spec(
     let mut runner: Option<Box<dyn Runner>> = None;
     let mut failure: Option<String> = None;
     let mut ran = false;
+    let slow = slowdown_for(&spec.full_id());
+    if let Some(f) = slow {
+        eprintln!(
+            "{SLOWDOWN_ENV}: {} is slowed down by {:.1} %",
+            spec.full_id(),
+            f * 100.0
+        );
+    }
     g.bench_function(spec.id.as_str(), |b| {
         ran = true;
         if runner.is_none() && failure.is_none() {
@@ -305,7 +337,14 @@ fn bench_spec(
         }
         b.iter_custom(|iters| match (&mut runner, &failure) {
             (Some(r), None) => match time_iters(r.as_mut(), &device, iters) {
-                Ok(d) => d,
+                Ok(d) => match slow {
+                    Some(f) => {
+                        let extra = d.mul_f64(f);
+                        spin(extra);
+                        d + extra
+                    }
+                    None => d,
+                },
                 Err(e) => {
                     eprintln!("FAILED {}: {e:#}", spec_full_id(spec.group, &spec.id));
                     failure = Some(format!("run: {e:#}"));

@@ -90,6 +90,12 @@ enum Cmd {
         /// Write the budget as JSON here too.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Depth of the end-to-end decode case to compare with (default: --context).
+        #[arg(long)]
+        e2e_depth: Option<usize>,
+        /// Substring of the end-to-end model (default: the preset's synthetic model, no ISQ).
+        #[arg(long)]
+        e2e_model: Option<String>,
     },
     /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
     Report {
@@ -254,6 +260,8 @@ fn helper(cmd: Cmd) -> Result<()> {
             context,
             format,
             json,
+            e2e_depth,
+            e2e_model,
         } => {
             let dev = device::from_env()?;
             let path = summary.unwrap_or_else(|| {
@@ -269,7 +277,15 @@ fn helper(cmd: Cmd) -> Result<()> {
             let (class, fmt) = format.split_once('/').ok_or_else(|| {
                 anyhow::anyhow!("--format must be CLASS/FORMAT, e.g. float/f32 or q4/Q4K")
             })?;
-            let b = mistral_rs_bench::budget::build(&s, p, context, class, fmt)?;
+            let b = mistral_rs_bench::budget::build(
+                &s,
+                p,
+                context,
+                class,
+                fmt,
+                e2e_depth,
+                e2e_model.as_deref(),
+            )?;
             print!("{}", mistral_rs_bench::budget::markdown(&b));
             if let Some(j) = json {
                 std::fs::write(&j, serde_json::to_string_pretty(&b)?)?;
@@ -281,7 +297,15 @@ fn helper(cmd: Cmd) -> Result<()> {
             let s: mistral_rs_bench::summary::Summary = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: not a summary file: {e}", summary.display()))?;
             print!("{}", mistral_rs_bench::summary::report(&s));
-            mistral_rs_bench::summary::print_slopes(&s.derived);
+            // Derived figures are recomputed from the cases (summaries may have been merged).
+            let layers = Models::load_default()?
+                .presets
+                .into_iter()
+                .map(|(k, p)| (k, p.layers))
+                .collect();
+            mistral_rs_bench::summary::print_slopes(&mistral_rs_bench::summary::derive(
+                &s.cases, &layers,
+            ));
         }
         Cmd::Synth { preset, dtype } => {
             let models = Models::load_default()?;

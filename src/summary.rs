@@ -252,12 +252,18 @@ pub fn derive(cases: &[CaseSummary], layers: &BTreeMap<String, usize>) -> serde_
         let (d0, ms0) = (pts[0].0, pts[0].1);
         let (d1, ms1) = (pts[pts.len() - 1].0, pts[pts.len() - 1].1);
         let engine_slope = (d1 > d0).then(|| (ms1 - ms0) / (d1 - d0) as f64 * 1000.0);
-        // Components: attention decode (naive path) medians at two contexts, per layer.
+        // Components: attention decode medians at two contexts, per layer, for the path the
+        // engine runs end to end here (paged on a GPU, where the e2e engine uses paged
+        // attention; naive on the CPU, the nearest public stand-in for its private kernel).
+        let path = if cases.iter().any(|c| c.device != "cpu") {
+            "paged"
+        } else {
+            "naive"
+        };
+        let needle = format!("/decode/{path}/ctx");
         let attn: BTreeMap<usize, f64> = cases
             .iter()
-            .filter(|c| {
-                c.group == "attention" && c.preset == preset && c.case.contains("/decode/naive/ctx")
-            })
+            .filter(|c| c.group == "attention" && c.preset == preset && c.case.contains(&needle))
             .filter_map(|c| {
                 let ctx = c.case.rsplit("/ctx").next()?.parse::<usize>().ok()?;
                 Some((ctx, c.estimates?.median_ns / 1e6))
@@ -280,7 +286,12 @@ pub fn derive(cases: &[CaseSummary], layers: &BTreeMap<String, usize>) -> serde_
                 "decode_ms_per_token": pts.iter().map(|p| serde_json::json!({"depth": p.0, "ms": p.1})).collect::<Vec<_>>(),
                 "engine_slope_ms_per_1k_ctx": engine_slope,
                 "component_attention_slope_ms_per_1k_ctx": comp_slope,
-                "component_note": "naive attention decode (the CPU engine runs its private flash kernel instead), x layers",
+                "component_path": path,
+                "component_note": if path == "naive" {
+                    "naive attention decode x layers (the CPU engine runs its private flash kernel instead)"
+                } else {
+                    "paged attention decode x layers (the path the GPU engine runs here)"
+                },
             }),
         );
     }

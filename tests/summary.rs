@@ -224,7 +224,7 @@ fn decode_step_budget_sums_components_against_the_engine() {
         cases,
         derived: serde_json::Value::Null,
     };
-    let b = mistral_rs_bench::budget::build(&s, &p, 512, "float", "f32").unwrap();
+    let b = mistral_rs_bench::budget::build(&s, &p, 512, "float", "f32", None, None).unwrap();
     let expect = l * (0.1 + 0.02 + 2.0 * 0.01 + 0.02 + 0.2 + 0.01 + 0.001)
         + (2.0 * l + 1.0) * 0.005
         + 0.003

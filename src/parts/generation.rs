@@ -5,8 +5,8 @@
 //! - `decode/tg128/depthD`: 128 tokens generated after a D-token prompt; only the decode is
 //!   timed (first to last streamed token, 127 intervals): tokens/s and ms/token.
 //! - `ttft/ppN`: time from sending an N-token request to its first streamed token.
-//! - `concurrent/cN`: N requests at once through the async engine (64-token prompts, 32
-//!   tokens each); tokens/s is total generated tokens over wall time; per-request latency
+//! - `concurrent/cN`: N requests at once through the async engine (GPU: 64-token prompts,
+//!   32 tokens each; CPU: 16 and 16); tokens/s is total generated tokens over wall time; per-request latency
 //!   percentiles are in the summary's `extra`.
 //!
 //! Model load (and writing a synthetic model) happens once per model, outside every timed
@@ -30,14 +30,21 @@ pub const TIMEOUT_ENV: &str = "MISTRALRS_BENCH_REQUEST_TIMEOUT_S";
 pub const TG: usize = 128;
 /// Prompt lengths of the prefill cases.
 pub const PP: &[usize] = &[128, 512];
-/// Prompt and generation lengths of the concurrency cases.
-pub const CONC_PROMPT: usize = 64;
-pub const CONC_GEN: usize = 32;
+/// Prompt and generation lengths of the concurrency cases: (prompt, generated) tokens per
+/// request, shorter on the CPU so that 16 requests fit a bench run on two cores.
+pub fn conc_lengths(device: &Device) -> (usize, usize) {
+    if device.is_cpu() {
+        (16, 16)
+    } else {
+        (64, 32)
+    }
+}
 
-/// Decode depths: deeper on a GPU.
+/// Decode depths: deeper on a GPU (on two CPU cores a 2k-token prompt alone takes a minute
+/// through a 4-bit GGUF model).
 pub fn depths(device: &Device) -> &'static [usize] {
     if device.is_cpu() {
-        &[0, 512, 2048]
+        &[0, 512]
     } else {
         &[0, 4096, 16384]
     }
@@ -218,13 +225,14 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             1,
             Cost::new(flops_per_tok * 128, wb),
         ));
+        let (_, conc_gen) = conc_lengths(&ctx.device);
         for &c in concurrency(&ctx.device) {
-            let t = (c * CONC_GEN) as u64;
+            let t = (c * conc_gen) as u64;
             kinds.push((
                 format!("concurrent/c{c}"),
                 Kind::Concurrent(c),
                 t,
-                Cost::new(flops_per_tok * t, wb * CONC_GEN as u64),
+                Cost::new(flops_per_tok * t, wb * conc_gen as u64),
             ));
         }
         for (id, kind, tokens, cost) in kinds {
@@ -241,7 +249,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
                 wb * 2,
                 Box::new(move |dev: &Device| {
                     let engine = engine_for(&preset, &model, isq, dev)?;
-                    Ok(Box::new(GenCase::new(engine, kind)?) as Box<dyn Runner>)
+                    Ok(Box::new(GenCase::new(engine, kind, dev)?) as Box<dyn Runner>)
                 }),
             )
             .with_tokens(tokens);
@@ -254,6 +262,8 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
 struct GenCase {
     engine: Arc<Engine>,
     kind: Kind,
+    /// Tokens generated per request of the concurrency case.
+    conc_gen: usize,
     prompts: Vec<Vec<u32>>,
     deadline: Duration,
     /// Per-request latencies (ms) of the concurrency case, over all its iterations.
@@ -262,18 +272,20 @@ struct GenCase {
 }
 
 impl GenCase {
-    fn new(engine: Arc<Engine>, kind: Kind) -> Result<Self> {
+    fn new(engine: Arc<Engine>, kind: Kind, device: &Device) -> Result<Self> {
         let lo = crate::synth::FIRST_WORD.min(engine.vocab as u32 - 1);
+        let (conc_prompt, conc_gen) = conc_lengths(device);
         let prompts = match kind {
             Kind::Prefill(n) | Kind::Ttft(n) => vec![prompt_ids(n, lo, engine.vocab, 7)],
             Kind::Decode(d) => vec![prompt_ids(d.max(1), lo, engine.vocab, 8)],
             Kind::Concurrent(c) => (0..c)
-                .map(|i| prompt_ids(CONC_PROMPT, lo, engine.vocab, 100 + i as u64))
+                .map(|i| prompt_ids(conc_prompt, lo, engine.vocab, 100 + i as u64))
                 .collect(),
         };
         Ok(Self {
             engine,
             kind,
+            conc_gen,
             prompts,
             deadline: request_timeout(),
             latencies_ms: vec![],
@@ -305,16 +317,14 @@ impl GenCase {
             }
             Kind::Concurrent(_) => {
                 let t = std::time::Instant::now();
-                let gens = rt.block_on(e.generate_concurrent(
-                    self.prompts.clone(),
-                    CONC_GEN,
-                    self.deadline,
-                ))?;
+                let n = self.conc_gen;
+                let gens =
+                    rt.block_on(e.generate_concurrent(self.prompts.clone(), n, self.deadline))?;
                 let wall = t.elapsed();
                 for g in &gens {
-                    if g.gen_tokens != CONC_GEN {
+                    if g.gen_tokens != n {
                         bail!(
-                            "a concurrent request streamed {} of {CONC_GEN} tokens",
+                            "a concurrent request streamed {} of {n} tokens",
                             g.gen_tokens
                         );
                     }
