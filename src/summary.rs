@@ -122,31 +122,13 @@ pub fn index_criterion_all(root: &Path) -> BTreeMap<String, Vec<PathBuf>> {
 }
 
 /// Maps Criterion full ids (`group/case`) to their result folders (`…/<case>/new`) under
-/// `root`, from the `benchmark.json` Criterion writes beside each result.
+/// `root`, from the `benchmark.json` Criterion writes beside each result (the last folder in
+/// name order when a case appears several times).
 pub fn index_criterion(root: &Path) -> BTreeMap<String, PathBuf> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(root)
+    index_criterion_all(root)
         .into_iter()
-        .filter_map(|e| e.ok())
-    {
-        if entry.file_name() != "benchmark.json" {
-            continue;
-        }
-        let dir = entry
-            .path()
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        if dir.file_name().and_then(|n| n.to_str()) != Some("new") {
-            continue;
-        }
-        if let Ok(text) = std::fs::read_to_string(entry.path()) {
-            if let Ok(b) = serde_json::from_str::<CritBenchmark>(&text) {
-                out.insert(b.full_id, dir);
-            }
-        }
-    }
-    out
+        .filter_map(|(id, mut dirs)| dirs.pop().map(|d| (id, d)))
+        .collect()
 }
 
 /// One case of a summary.
