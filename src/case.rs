@@ -30,21 +30,6 @@ impl Cost {
         }
     }
 
-    /// Elementwise or row-wise pass over `elems` values reading `reads` and writing `writes`
-    /// tensors of that size, with `flops_per_elem` operations on each value.
-    pub fn elementwise(
-        elems: u64,
-        elem_bytes: u64,
-        reads: u64,
-        writes: u64,
-        flops_per_elem: u64,
-    ) -> Self {
-        Self {
-            flops: elems * flops_per_elem,
-            bytes: elems * elem_bytes * (reads + writes),
-        }
-    }
-
     /// Arithmetic intensity in FLOP/byte.
     pub fn intensity(&self) -> f64 {
         if self.bytes == 0 {

@@ -172,19 +172,26 @@ pub fn last_level_cache_bytes(device: &Device) -> Option<u64> {
     best.map(|(_, b)| b)
 }
 
+/// The CUDA driver context behind `device`.
+#[cfg(feature = "cuda")]
+fn cuda_context(device: &Device) -> Option<std::sync::Arc<cudarc::driver::CudaContext>> {
+    Some(
+        device
+            .as_cuda_device()
+            .ok()?
+            .cuda_stream()
+            .context()
+            .clone(),
+    )
+}
+
 /// The GPU's L2 cache size (CUDA).
 #[allow(unused_variables)]
 fn cuda_l2_bytes(device: &Device) -> Option<u64> {
     #[cfg(feature = "cuda")]
     {
         use cudarc::driver::sys::CUdevice_attribute;
-        let ctx = device
-            .as_cuda_device()
-            .ok()?
-            .cuda_stream()
-            .context()
-            .clone();
-        let l2 = ctx
+        let l2 = cuda_context(device)?
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
             .ok()?;
         return Some(l2 as u64);
@@ -198,13 +205,7 @@ fn cuda_l2_bytes(device: &Device) -> Option<u64> {
 pub fn cuda_driver_name(device: &Device) -> Option<String> {
     #[cfg(feature = "cuda")]
     {
-        let ctx = device
-            .as_cuda_device()
-            .ok()?
-            .cuda_stream()
-            .context()
-            .clone();
-        return ctx.name().ok();
+        return cuda_context(device)?.name().ok();
     }
     #[allow(unreachable_code)]
     None

@@ -298,15 +298,10 @@ pub fn roofline(
 /// Builds this run's case summaries from the records and Criterion's output.
 pub fn build_cases(
     device: &Device,
-    mode: Mode,
+    index: &BTreeMap<String, PathBuf>,
     recs: &[Record],
     ceil: Option<&Ceilings>,
 ) -> Vec<CaseSummary> {
-    let index = if mode == Mode::Bench {
-        index_criterion(&criterion_dir())
-    } else {
-        BTreeMap::new()
-    };
     let label = device::label(device);
     let name = device::describe(device);
     let llc = device::last_level_cache_bytes(device);
@@ -368,9 +363,14 @@ pub fn write(
     ceil: Option<&Ceilings>,
     print: bool,
 ) -> Result<PathBuf> {
-    let cases = build_cases(device, mode, recs, ceil);
+    // One walk of Criterion's folder per write (the harness writes after every case).
+    let index = if mode == Mode::Bench {
+        index_criterion(&criterion_dir())
+    } else {
+        BTreeMap::new()
+    };
+    let cases = build_cases(device, &index, recs, ceil);
     if mode == Mode::Bench {
-        let index = index_criterion(&criterion_dir());
         for c in cases.iter().filter(|c| c.status == "failed") {
             if let Some(case_dir) = index.get(&c.case).and_then(|d| d.parent()) {
                 let _ = std::fs::remove_dir_all(case_dir);

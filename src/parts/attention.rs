@@ -261,22 +261,36 @@ fn build(
     dtype: DType,
     dev: &Device,
 ) -> Result<Box<dyn Runner>> {
-    let inputs = Inputs::new(p, q_len, kv_len, dtype, dev)?;
-    let gpu = match path {
-        "paged" => Some(paged_state(p, &inputs, kv_len, dtype, dev)?),
-        "cublaslt" => {
-            mistralrs_quant::cublaslt::maybe_init_cublas_lt_wrapper(dev.clone());
-            if mistralrs_quant::cublaslt::CUBLASLT_CONTROLLER
-                .get_for_device(dev)
-                .is_none()
-            {
-                anyhow::bail!("cuBLASLt is not available on this device");
+    Ok(Box::new(Attn::new(p, path, q_len, kv_len, dtype, dev)?))
+}
+
+impl Attn {
+    /// Inputs and the path's extra state (set-up only).
+    fn new(
+        p: &Preset,
+        path: &'static str,
+        q_len: usize,
+        kv_len: usize,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Self> {
+        let inputs = Inputs::new(p, q_len, kv_len, dtype, dev)?;
+        let gpu = match path {
+            "paged" => Some(paged_state(p, &inputs, kv_len, dtype, dev)?),
+            "cublaslt" => {
+                mistralrs_quant::cublaslt::maybe_init_cublas_lt_wrapper(dev.clone());
+                if mistralrs_quant::cublaslt::CUBLASLT_CONTROLLER
+                    .get_for_device(dev)
+                    .is_none()
+                {
+                    anyhow::bail!("cuBLASLt is not available on this device");
+                }
+                Some(GpuState::Scratch(inputs.q.flatten(0, 1)?.zeros_like()?))
             }
-            Some(GpuState::Scratch(inputs.q.flatten(0, 1)?.zeros_like()?))
-        }
-        _ => None,
-    };
-    Ok(Box::new(Attn { inputs, path, gpu }))
+            _ => None,
+        };
+        Ok(Attn { inputs, path, gpu })
+    }
 }
 
 /// Paged caches holding the same K/V as `inputs`, in the layout of `reshape_and_cache`:
@@ -449,13 +463,7 @@ pub fn run_once(
     dtype: DType,
     dev: &Device,
 ) -> Result<(Tensor, Inputs)> {
-    let inputs = Inputs::new(p, q_len, kv_len, dtype, dev)?;
-    let gpu = if path == "paged" {
-        Some(paged_state(p, &inputs, kv_len, dtype, dev)?)
-    } else {
-        None
-    };
-    let a = Attn { inputs, path, gpu };
+    let a = Attn::new(p, path, q_len, kv_len, dtype, dev)?;
     let out = a.forward()?;
     let out = if path == "paged" {
         out.unsqueeze(2)?

@@ -87,28 +87,26 @@ pub fn build_mlp(p: &Preset, format: Format, dtype: DType, dev: &Device) -> Resu
     } else {
         dev
     };
-    let dev_target = dev;
-    let dev = wdev;
     let mut t = HashMap::new();
     t.insert(
         "gate_proj.weight".to_string(),
-        weight(p.intermediate, p.hidden, 11, dtype, dev)?,
+        weight(p.intermediate, p.hidden, 11, dtype, wdev)?,
     );
     t.insert(
         "up_proj.weight".to_string(),
-        weight(p.intermediate, p.hidden, 12, dtype, dev)?,
+        weight(p.intermediate, p.hidden, 12, dtype, wdev)?,
     );
     t.insert(
         "down_proj.weight".to_string(),
-        weight(p.hidden, p.intermediate, 13, dtype, dev)?,
+        weight(p.hidden, p.intermediate, 13, dtype, wdev)?,
     );
-    let vb = var_builder(t, dtype, dev);
-    let comm = single_comm(dev)?;
+    let vb = var_builder(t, dtype, wdev);
+    let comm = single_comm(wdev)?;
     let mut mlp = Mlp::new(vb, p.hidden, p.intermediate, &None, Activation::Silu, &comm)?;
     if let Format::Isq(_) = format {
-        mlp.gate = quant::apply(mlp.gate.clone(), format, dev_target)?;
-        mlp.up = quant::apply(mlp.up.clone(), format, dev_target)?;
-        mlp.down = quant::apply(mlp.down.clone(), format, dev_target)?;
+        mlp.gate = quant::apply(mlp.gate.clone(), format, dev)?;
+        mlp.up = quant::apply(mlp.up.clone(), format, dev)?;
+        mlp.down = quant::apply(mlp.down.clone(), format, dev)?;
     }
     Ok(mlp)
 }
