@@ -10,5 +10,6 @@ fn main() {
     benchmarks::quant_matmul::benches(&mut c);
     benchmarks::small_ops::benches(&mut c);
     benchmarks::generation::benches(&mut c);
+    benchmarks::peers::benches(&mut c);
     mistral_rs_bench::harness::finish(c);
 }

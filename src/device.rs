@@ -210,3 +210,80 @@ pub fn cuda_driver_name(device: &Device) -> Option<String> {
     #[allow(unreachable_code)]
     None
 }
+
+/// Memory in use now: on CUDA the whole card's (total − free, from the driver), on the CPU
+/// this process's resident set (`/proc/self/statm`). Bytes.
+#[allow(unused_variables)]
+pub fn memory_in_use(device: &Device) -> Option<u64> {
+    if device.is_cpu() {
+        let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+        return Some(pages * 4096);
+    }
+    #[cfg(feature = "cuda")]
+    {
+        let ctx = cuda_context(device)?;
+        ctx.bind_to_thread().ok()?;
+        let (free, total) = cudarc::driver::result::mem_get_info().ok()?;
+        return Some((total - free) as u64);
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+/// Peak memory in use while a case runs, sampled every 2 ms on a thread of its own (from
+/// its start, after the model is loaded, to its report): what a user sizing a card needs.
+/// On CUDA it is the whole card (CUDA context, weights, KV cache, allocator pools); on the
+/// CPU the process's resident set.
+pub struct PeakMem {
+    kind: &'static str,
+    start: Option<u64>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PeakMem {
+    pub fn start(device: &Device) -> PeakMem {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let start = memory_in_use(device);
+        let peak = std::sync::Arc::new(AtomicU64::new(start.unwrap_or(0)));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        if start.is_some() {
+            let (d, p, s) = (device.clone(), peak.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    if let Some(m) = memory_in_use(&d) {
+                        p.fetch_max(m, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            });
+        }
+        PeakMem {
+            kind: if device.is_cpu() {
+                "process resident set (RSS)"
+            } else {
+                "whole device in use (total - free)"
+            },
+            start,
+            peak,
+            stop,
+        }
+    }
+
+    /// `{kind, start_mib, peak_mib}`, or null where memory cannot be read.
+    pub fn report(&self) -> serde_json::Value {
+        let Some(start) = self.start else {
+            return serde_json::Value::Null;
+        };
+        let mib = |b: u64| (b as f64 / (1u64 << 20) as f64 * 10.0).round() / 10.0;
+        let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
+        serde_json::json!({ "kind": self.kind, "start_mib": mib(start), "peak_mib": mib(peak) })
+    }
+}
+
+impl Drop for PeakMem {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -20,6 +20,7 @@ pub mod flame;
 pub mod harness;
 pub mod jsonbench;
 pub mod parts;
+pub mod peers_report;
 pub mod profiler;
 pub mod quant;
 pub mod stats;

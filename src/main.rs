@@ -102,6 +102,19 @@ enum Cmd {
         /// The summary JSON.
         summary: std::path::PathBuf,
     },
+    /// mistral.rs beside candle and PyTorch: Markdown, JSON and SVG plots from summary files
+    /// of one machine (the suite's summary, and scripts/peers/torch_peers.py's).
+    PeersReport {
+        /// Summary JSON files (all from one device).
+        #[arg(required = true)]
+        summaries: Vec<std::path::PathBuf>,
+        /// Folder for peers.md, peers.json and the SVG plots.
+        #[arg(long, default_value = "target/mistral-rs-bench/peers")]
+        out: std::path::PathBuf,
+        /// Replace an existing report in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the synthetic model of a preset (HF layout) and print its folder.
     Synth {
         /// A preset of models.toml.
@@ -172,7 +185,7 @@ fn helper(cmd: Cmd) -> Result<()> {
                     device: dev.clone(),
                     dtype: device::compute_dtype(&dev, p.dtype())?,
                 };
-                for (_, gen) in parts::ALL.iter().chain([&parts::GENERATION]) {
+                for (_, gen) in parts::ALL.iter().chain([&parts::GENERATION, &parts::PEERS]) {
                     for s in gen(&p, &ctx) {
                         let line = serde_json::json!({
                             "case": s.full_id(), "shape": s.shape, "flops": s.cost.flops,
@@ -306,6 +319,15 @@ fn helper(cmd: Cmd) -> Result<()> {
             mistral_rs_bench::summary::print_slopes(&mistral_rs_bench::summary::derive(
                 &s.cases, &layers,
             ));
+        }
+        Cmd::PeersReport {
+            summaries,
+            out,
+            force,
+        } => {
+            let r = mistral_rs_bench::peers_report::build(&summaries)?;
+            print!("{}", mistral_rs_bench::peers_report::write(&r, &out, force)?);
+            eprintln!("mistral-rs-bench: report in {}", out.display());
         }
         Cmd::Synth { preset, dtype } => {
             let models = Models::load_default()?;

@@ -19,7 +19,8 @@ pub enum Format {
 
 impl Format {
     /// The formats of the `quant_matmul` group: three unquantized references, then 4-bit and
-    /// 8-bit types of each family (GGML block quants, HQQ, AFQ, FP8 with Q8 activations).
+    /// 8-bit types of each family (GGML block quants, HQQ, AFQ, MXFP4, FP8 E4M3 with a
+    /// per-tensor scale, FP8 with Q8 activations).
     pub fn all() -> Vec<Format> {
         use IsqType::*;
         vec![
@@ -30,10 +31,12 @@ impl Format {
             Format::Isq(Q4K),
             Format::Isq(HQQ4),
             Format::Isq(AFQ4),
+            Format::Isq(MXFP4),
             Format::Isq(Q8_0),
             Format::Isq(HQQ8),
             Format::Isq(AFQ8),
             Format::Isq(F8Q8),
+            Format::Isq(F8E4M3),
         ]
     }
 
@@ -118,7 +121,10 @@ impl Format {
                     IsqType::HQQ8 | IsqType::AFQ8 => n + 2 * (n / 64) * elem_bytes(act),
                     // 32 fp8 values and one f8 scale per block: 33 bytes / 32 weights
                     IsqType::F8Q8 => n / 32 * 33,
+                    // one byte per weight (+ one scale per tensor)
                     IsqType::F8E4M3 => n,
+                    // 4-bit E2M1 values + one E8M0 scale byte per block of 32
+                    IsqType::MXFP4 => n / 2 + n / 32,
                     _ => n,
                 }
             }

@@ -43,8 +43,11 @@ fn quantized_matmul_error_is_bounded_by_bits() -> Result<()> {
             32 => 1e-6,
             16 => 1e-2,
             // FP8 (E4M3) keeps 3 mantissa bits: ~2^-4 relative rounding, RMS ≈ 3.6 %
-            8 if format == Format::Isq(IsqType::F8Q8) => 0.04,
+            8 if matches!(format, Format::Isq(IsqType::F8Q8 | IsqType::F8E4M3)) => 0.04,
             8 => 0.02,
+            // MXFP4: E2M1 values (8 magnitudes) under a power-of-two scale per 32 weights;
+            // on Gaussian weights its SQNR is about 15 dB, i.e. ~18 % RMS error.
+            4 if format == Format::Isq(IsqType::MXFP4) => 0.22,
             4 => 0.15,
             b => panic!("unexpected bits {b}"),
         };
@@ -65,7 +68,7 @@ fn quantized_matmul_error_is_bounded_by_bits() -> Result<()> {
         }
         checked += 1;
     }
-    assert!(checked >= 9, "only {checked} formats ran");
+    assert!(checked >= 11, "only {checked} formats ran");
     Ok(())
 }
 

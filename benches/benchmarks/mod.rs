@@ -4,5 +4,6 @@ pub mod attention;
 pub mod ffn;
 pub mod generation;
 pub mod kv_cache;
+pub mod peers;
 pub mod quant_matmul;
 pub mod small_ops;

@@ -90,8 +90,8 @@ fn weight_bytes(p: &Preset, model: &ModelRef, isq: Option<IsqType>) -> u64 {
         }
     }
     let bits_x2 = match isq {
-        Some(IsqType::Q4_0 | IsqType::Q4K | IsqType::HQQ4 | IsqType::AFQ4) => 9, // ≈ 4.5 bits
-        Some(IsqType::Q8_0 | IsqType::HQQ8 | IsqType::AFQ8 | IsqType::F8Q8) => 17, // ≈ 8.5 bits
+        Some(IsqType::Q4_0 | IsqType::Q4K | IsqType::HQQ4 | IsqType::AFQ4 | IsqType::MXFP4) => 9, // ≈ 4.5 bits
+        Some(IsqType::Q8_0 | IsqType::HQQ8 | IsqType::AFQ8 | IsqType::F8Q8 | IsqType::F8E4M3) => 17, // ≈ 8.5 bits
         Some(_) => 12,
         None => 2 * 8 * p.dtype().size_in_bytes() as u64,
     };
@@ -131,6 +131,11 @@ static RT: Lazy<tokio::runtime::Runtime> = Lazy::new(|| {
 /// The process-wide tokio runtime the e2e cases and the JSON binary block on.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     &RT
+}
+
+/// Drops the engine the `generation` cases hold (before another engine loads a model).
+pub fn release_engine() {
+    *ENGINE.lock().expect("engine lock") = None;
 }
 
 /// The engine for `(model, isq)`, loading it (and dropping the previous one) if needed.
@@ -269,6 +274,7 @@ struct GenCase {
     /// Per-request latencies (ms) of the concurrency case, over all its iterations.
     latencies_ms: Vec<f64>,
     itl_ms: Vec<f64>,
+    mem: crate::device::PeakMem,
 }
 
 impl GenCase {
@@ -290,6 +296,7 @@ impl GenCase {
             deadline: request_timeout(),
             latencies_ms: vec![],
             itl_ms: vec![],
+            mem: crate::device::PeakMem::start(device),
         })
     }
 
@@ -357,6 +364,7 @@ impl Runner for GenCase {
             "load_s": self.engine.load_time.as_secs_f64(),
             "request_latency_ms": pct(&self.latencies_ms),
             "itl_ms": pct(&self.itl_ms),
+            "memory": self.mem.report(),
         })
     }
 }

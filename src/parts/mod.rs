@@ -5,6 +5,7 @@ pub mod attention;
 pub mod ffn;
 pub mod generation;
 pub mod kv_cache;
+pub mod peers;
 pub mod quant_matmul;
 pub mod small_ops;
 
@@ -25,6 +26,9 @@ pub const ALL: &[(&str, Generator)] = &[
 
 /// The end-to-end group (listed apart: its cases load whole models).
 pub const GENERATION: (&str, Generator) = ("generation", generation::specs);
+
+/// The general-framework peers (candle-transformers and plain candle ops), issue 6.
+pub const PEERS: (&str, Generator) = ("peers", peers::specs);
 
 /// Context lengths of `list` that the preset supports (`<= max_context`).
 pub fn contexts(p: &Preset, list: &[usize]) -> Vec<usize> {

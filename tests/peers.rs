@@ -1,0 +1,274 @@
+//! The peers (issue 6): candle computes what the engine computes on the same inputs, a
+//! candle-transformers model decodes what mistral.rs decodes from the same weights, and the
+//! report reads summaries into the right rows and ratios.
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor, D};
+use mistral_rs_bench::config::Models;
+use mistral_rs_bench::e2e::{Engine, EngineOptions, ModelRef};
+use mistral_rs_bench::parts::{attention, ffn, generation::runtime, peers};
+use mistral_rs_bench::peers_report;
+use mistral_rs_bench::quant::Format;
+use mistral_rs_bench::summary::{CaseSummary, Estimates, Summary};
+use mistral_rs_bench::tensors::rel_error;
+use std::time::Duration;
+
+fn preset(name: &str) -> mistral_rs_bench::config::Preset {
+    Models::load_default().unwrap().get(name).unwrap().clone()
+}
+
+#[test]
+fn candle_attention_equals_the_engine_reference() -> Result<()> {
+    let p = preset("smollm2-135m");
+    let dev = Device::Cpu;
+    for (q_len, kv_len) in [(1, 700), (96, 96)] {
+        let ours = peers::CandleAttention::new(&p, q_len, kv_len, DType::F32, &dev)?.forward()?;
+        let i = attention::Inputs::new(&p, q_len, kv_len, DType::F32, &dev)?;
+        let reference = attention::reference(&i)?;
+        let err = rel_error(&ours, &reference)?;
+        assert!(err < 1e-5, "q_len {q_len}: candle vs reference error {err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn candle_ffn_equals_the_engine_mlp() -> Result<()> {
+    let p = preset("tiny");
+    let dev = Device::Cpu;
+    for t in [1, 33] {
+        let ours = peers::CandleFfn::new(&p, t, DType::F32, &dev)?.forward()?;
+        let engine = ffn::FfnCase::new(&p, t, Format::Float(DType::F32), DType::F32, &dev)?;
+        let theirs = engine.mlp.forward(&engine.x)?;
+        let err = rel_error(&ours, &theirs)?;
+        assert!(err < 1e-5, "t {t}: candle FFN vs engine Mlp error {err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn candle_transformers_decodes_what_mistralrs_decodes() -> Result<()> {
+    let p = preset("tiny");
+    let dev = Device::Cpu;
+    let model = ModelRef::Synthetic {
+        preset: "tiny".into(),
+        dtype: "f32".into(),
+    };
+    let prompt: Vec<u32> = (40..72).collect();
+    let n = 6;
+
+    let loaded = peers::load(&p, &model, DType::F32, &dev)?;
+    assert_eq!(loaded.vocab, p.vocab);
+    let mut m = loaded.model.lock().unwrap();
+    m.start(&dev)?;
+    let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), &dev)?;
+    let mut next = m.forward(&ids, 0)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+    let mut candle_ids = vec![next];
+    for pos in prompt.len()..prompt.len() + n - 1 {
+        let x = Tensor::from_vec(vec![next], (1, 1), &dev)?;
+        next = m.forward(&x, pos)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+        candle_ids.push(next);
+    }
+    drop(m);
+
+    let opts = EngineOptions {
+        device: dev.clone(),
+        isq: None,
+        paged_ctx: None,
+        max_seqs: 1,
+        max_seq_len: 256,
+    };
+    let e = runtime().block_on(Engine::load(&model, Some(&p), &opts))?;
+    let g = runtime().block_on(e.generate(prompt, n, false, Duration::from_secs(120)))?;
+    let candle_text = e
+        .tokenizer
+        .decode(&candle_ids, false)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    assert_eq!(g.gen_tokens, n);
+    assert!(!candle_text.trim().is_empty(), "no text for ids {candle_ids:?}");
+    assert_eq!(
+        g.text, candle_text,
+        "greedy decoding of the same weights differs (candle ids {candle_ids:?})"
+    );
+    Ok(())
+}
+
+fn case(id: &str, group: &str, median_ns: f64, tokens: Option<u64>) -> CaseSummary {
+    CaseSummary {
+        case: id.into(),
+        group: group.into(),
+        preset: "smollm2-135m".into(),
+        device: "cpu".into(),
+        device_name: "test cpu".into(),
+        dtype: "f32".into(),
+        shape: String::new(),
+        status: "ok".into(),
+        reason: None,
+        flops: 0,
+        bytes: 0,
+        tokens,
+        estimates: Some(Estimates {
+            median_ns,
+            median_lo_ns: median_ns * 0.99,
+            median_hi_ns: median_ns * 1.01,
+            mad_ns: 0.0,
+            mean_ns: median_ns,
+            std_dev_ns: 0.0,
+        }),
+        tokens_per_s: tokens.map(|t| t as f64 / (median_ns * 1e-9)),
+        gbps: None,
+        gflops: None,
+        pct_bw_ceiling: None,
+        pct_flop_ceiling: None,
+        fits_in_cache: None,
+        measured_at: String::new(),
+        extra: serde_json::json!({
+            "itl_ms": { "p50": median_ns / 1e6 / 127.0, "p99": median_ns / 1e6 / 100.0 },
+            "memory": { "kind": "process resident set (RSS)", "peak_mib": median_ns / 1e6 },
+        }),
+    }
+}
+
+fn summary(device: &str, cases: Vec<CaseSummary>) -> Summary {
+    Summary {
+        device: device.into(),
+        device_name: "test".into(),
+        profile: serde_json::Value::Null,
+        mistralrs_version: "0.8.1".into(),
+        written_at: String::new(),
+        ceilings: None,
+        llc_bytes: None,
+        cases,
+        derived: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn report_pairs_cases_and_computes_advantages() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let m = "smollm2-135m-synthetic-bf16";
+    let suite = summary(
+        "cpu",
+        vec![
+            // mistral.rs decodes 127 tokens in 1 s, candle in 2 s
+            case(
+                &format!("generation/{m}/decode/tg128/depth0"),
+                "generation",
+                1e9,
+                Some(127),
+            ),
+            case(
+                &format!("peers/candle/{m}/decode/tg128/depth0"),
+                "peers",
+                2e9,
+                Some(127),
+            ),
+            // the engine's fastest attention path is the one compared
+            case(
+                "attention/smollm2-135m/decode/naive/ctx2048",
+                "attention",
+                900e3,
+                None,
+            ),
+            case(
+                "attention/smollm2-135m/decode/other/ctx2048",
+                "attention",
+                300e3,
+                None,
+            ),
+            case(
+                "attention/smollm2-135m/decode/naive/ctx512",
+                "attention",
+                100e3,
+                None,
+            ),
+            case(
+                "peers/candle/smollm2-135m/attention/decode/ctx2048",
+                "peers",
+                600e3,
+                None,
+            ),
+        ],
+    );
+    let torch = summary(
+        "cpu",
+        vec![
+            case(
+                &format!("peers/torch/{m}/decode/tg128/depth0"),
+                "peers",
+                0.5e9,
+                Some(127),
+            ),
+            case(
+                "peers/torch/smollm2-135m/attention/decode/ctx2048",
+                "peers",
+                150e3,
+                None,
+            ),
+        ],
+    );
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    std::fs::write(&a, serde_json::to_string(&suite)?)?;
+    std::fs::write(&b, serde_json::to_string(&torch)?)?;
+    let r = peers_report::build(&[a.clone(), b.clone()])?;
+
+    let decode = r
+        .e2e
+        .iter()
+        .find(|x| x.metric == "decode/depth0")
+        .expect("decode row");
+    assert!((decode.advantage(1).unwrap() - 2.0).abs() < 1e-9);
+    assert!((decode.advantage(2).unwrap() - 0.5).abs() < 1e-9);
+    let mem = r.e2e.iter().find(|x| x.unit == "MiB").expect("memory row");
+    assert_eq!(mem.values[0], Some(1000.0));
+
+    assert_eq!(r.components.len(), 1);
+    let attn = &r.components[0];
+    assert_eq!(attn.values, [Some(300.0), Some(600.0), Some(150.0)]);
+    assert_eq!(
+        attn.notes[0].as_deref(),
+        Some("attention/smollm2-135m/decode/other/ctx2048")
+    );
+    assert!((attn.advantage(1).unwrap() - 2.0).abs() < 1e-9);
+
+    // Written once; a second write without --force is refused and leaves the first intact.
+    let out = dir.join("report");
+    let md = peers_report::write(&r, &out, false)?;
+    assert!(
+        md.contains("| decode/depth0 | tok/s | 127 | 63.5 | 254 | 2.00× | 0.50× |"),
+        "{md}"
+    );
+    for f in [
+        "peers.md",
+        "peers.json",
+        "tokens-per-s.svg",
+        "components.svg",
+        "memory.svg",
+    ] {
+        let text = std::fs::read_to_string(out.join(f))?;
+        assert!(!text.is_empty(), "{f} is empty");
+        if f.ends_with(".svg") {
+            assert!(
+                text.contains("<svg") && text.contains("<rect"),
+                "{f} has no bars"
+            );
+        }
+    }
+    let err = peers_report::write(&r, &out, false).unwrap_err().to_string();
+    assert!(err.contains("--force"), "{err}");
+
+    // Summaries of two devices are not compared.
+    let gpu = summary("cuda0", vec![]);
+    let c = dir.join("c.json");
+    std::fs::write(&c, serde_json::to_string(&gpu)?)?;
+    let err = peers_report::build(&[a, c.clone()]).unwrap_err().to_string();
+    assert!(err.contains("different devices"), "{err}");
+    // A file that is not a summary is named.
+    std::fs::write(&c, "{")?;
+    let err = format!("{:#}", peers_report::build(&[c]).unwrap_err());
+    assert!(
+        err.contains("c.json") && err.contains("not a summary"),
+        "{err}"
+    );
+    Ok(())
+}
