@@ -12,6 +12,15 @@
 #   qmm-large       quant_matmul for llama-3-8b
 #   gen-small       generation: smollm2-135m synthetic and GGUF (if models/ has it), JSON binary
 #   gen-large       generation: synthetic llama-3-8b, bf16 and ISQ Q4K / Q8_0
+#   qmm-new         quant_matmul MXFP4 and FP8 (F8E4M3) for both presets
+#   qmm-large-a     quant_matmul for llama-3-8b, unquantized and 4-bit
+#   qmm-large-b     quant_matmul for llama-3-8b, 8-bit
+#   pyenv           the PyTorch peer's Python: carried wheels (.carry/wheels) on top of the
+#                   machine's torch/transformers, into $MRB_HOME/py
+#   peers-small     mistral.rs generation + candle peers for smollm2-135m (synthetic, GGUF),
+#                   then the PyTorch peer on the same models (one run)
+#   peers-large     mistral.rs generation (bf16) + candle peers for llama-3-8b
+#   torch-large     the PyTorch peer for llama-3-8b
 #   stash-gguf      keep .carry/gguf-1/* in $MRB_HOME (the first part of an xz-split GGUF)
 #   assemble-gguf   join it with .carry/gguf-2/*, unpack into models/, check the sha256
 # Environment: MISTRALRS_BENCH_PROFILE (default quick), STEP_TIMEOUT (default 540 s).
@@ -27,6 +36,15 @@ export RUST_LOG=${RUST_LOG:-warn}
 limit=${STEP_TIMEOUT:-540}
 run() { timeout --kill-after=10 "$limit" "$root/scripts/run-packed.sh" "$pack" "$@"; }
 comp='^(attention|ffn|kv_cache|quant_matmul|small_ops)/'
+# The PyTorch peer on a preset's synthetic model (and its GGUF when present), same run.
+torch_peer() {
+  local preset=$1 dir
+  dir=$(run bin synth "$preset") || return 1
+  # the preset's GGUF (models.toml `source`) is used too when present
+  PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py timeout --kill-after=10 "$limit" python3 "$root/scripts/peers/torch_peers.py" \
+    --preset "$preset" --device cuda --synth-dir "$dir" --profile "$MISTRALRS_BENCH_PROFILE" \
+    --out "$CARGO_TARGET_DIR/mistral-rs-bench/peers-torch-cuda0-$preset.json" --force
+}
 for step in "$@"; do
   log=$out/$step.log
   echo "== $step ($(date -u +%FT%TZ), profile $MISTRALRS_BENCH_PROFILE)" | tee -a "$out/steps.log"
@@ -55,6 +73,21 @@ for step in "$@"; do
       echo '{"prompt":"Hello","iterations":10,"max_tokens":64}' | run bin > "$out/json-smollm2-synthetic.json" 2>>"$log" ;;
     gen-large)
       MISTRALRS_BENCH_MODELS=llama-3-8b MISTRALRS_BENCH_ISQ=q4k,q8_0 run bench '^generation/' > "$log" 2>&1 ;;
+    qmm-new)
+      MISTRALRS_BENCH_MODELS=smollm2-135m,llama-3-8b run bench '^quant_matmul/.*/(MXFP4|F8E4M3)/' > "$log" 2>&1 ;;
+    qmm-large-a)
+      MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^quant_matmul/llama-3-8b/(float|q4)/' > "$log" 2>&1 ;;
+    qmm-large-b)
+      MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^quant_matmul/llama-3-8b/q8/' > "$log" 2>&1 ;;
+    pyenv)
+      { python3 --version; pip install --quiet --no-deps --no-index --target "${MRB_HOME:-/tmp/mrb}/py" "$root"/.carry/wheels/*.whl;
+        PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py python3 -c 'import torch, transformers, gguf, accelerate; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0))'; } > "$log" 2>&1 ;;
+    peers-small|peers-large)
+      preset=$([[ $step == peers-small ]] && echo smollm2-135m || echo llama-3-8b)
+      MISTRALRS_BENCH_MODELS=$preset run bench "$("$root"/scripts/peers/filter.sh $preset)" > "$log" 2>&1
+      if [[ $step == peers-small ]]; then torch_peer smollm2-135m >> "$log" 2>&1; fi ;;
+    torch-large)
+      torch_peer llama-3-8b > "$log" 2>&1 ;;
     stash-gguf)
       mkdir -p "${MRB_HOME:-/tmp/mrb}/gguf" && cp "$root"/.carry/gguf-1/* "${MRB_HOME:-/tmp/mrb}/gguf/" > "$log" 2>&1 ;;
     assemble-gguf)

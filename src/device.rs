@@ -238,12 +238,17 @@ pub fn memory_in_use(device: &Device) -> Option<u64> {
 pub struct PeakMem {
     kind: &'static str,
     start: Option<u64>,
+    /// In use before the model was loaded: `peak − before_load` is the engine's own
+    /// footprint (weights, caches, activations, allocator pools), whatever else the
+    /// process or card held.
+    before_load: Option<u64>,
     peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PeakMem {
-    pub fn start(device: &Device) -> PeakMem {
+    /// Starts sampling; `before_load` is what was in use before the model was loaded.
+    pub fn start(device: &Device, before_load: Option<u64>) -> PeakMem {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let start = memory_in_use(device);
         let peak = std::sync::Arc::new(AtomicU64::new(start.unwrap_or(0)));
@@ -266,19 +271,27 @@ impl PeakMem {
                 "whole device in use (total - free)"
             },
             start,
+            before_load,
             peak,
             stop,
         }
     }
 
-    /// `{kind, start_mib, peak_mib}`, or null where memory cannot be read.
+    /// `{kind, start_mib, peak_mib, footprint_mib}`, or null where memory cannot be read.
     pub fn report(&self) -> serde_json::Value {
         let Some(start) = self.start else {
             return serde_json::Value::Null;
         };
         let mib = |b: u64| (b as f64 / (1u64 << 20) as f64 * 10.0).round() / 10.0;
         let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
-        serde_json::json!({ "kind": self.kind, "start_mib": mib(start), "peak_mib": mib(peak) })
+        let footprint = self.before_load.map(|b| mib(peak.saturating_sub(b)));
+        serde_json::json!({
+            "kind": self.kind,
+            "start_mib": mib(start),
+            "peak_mib": mib(peak),
+            "before_load_mib": self.before_load.map(mib),
+            "footprint_mib": footprint,
+        })
     }
 }
 

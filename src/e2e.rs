@@ -99,6 +99,8 @@ pub struct Engine {
     pub dtype: DType,
     pub max_seq_len: usize,
     pub load_time: Duration,
+    /// Memory in use just before the model was loaded (`device::memory_in_use`).
+    pub mem_before_load: Option<u64>,
 }
 
 /// One request's measurements.
@@ -228,6 +230,7 @@ impl Engine {
         if std::env::var_os("RUST_LOG").is_some() {
             mistralrs_core::initialize_logging();
         }
+        let mem_before_load = crate::device::memory_in_use(&opts.device);
         let t0 = Instant::now();
         let (loader, _where) = loader_for(model, preset)?;
         let paged = match opts.paged_ctx {
@@ -295,6 +298,7 @@ impl Engine {
             dtype,
             max_seq_len,
             load_time: t0.elapsed(),
+            mem_before_load,
         })
     }
 

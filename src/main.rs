@@ -326,7 +326,10 @@ fn helper(cmd: Cmd) -> Result<()> {
             force,
         } => {
             let r = mistral_rs_bench::peers_report::build(&summaries)?;
-            print!("{}", mistral_rs_bench::peers_report::write(&r, &out, force)?);
+            print!(
+                "{}",
+                mistral_rs_bench::peers_report::write(&r, &out, force)?
+            );
             eprintln!("mistral-rs-bench: report in {}", out.display());
         }
         Cmd::Synth { preset, dtype } => {

@@ -230,7 +230,9 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
                 let Some(m) = c.and_then(|c| c.extra.get("memory")) else {
                     continue;
                 };
-                if let Some(pk) = m.get("peak_mib").and_then(|x| x.as_f64()) {
+                // the engine's own footprint (peak − in use before its model loaded), else the peak
+                let v = m.get("footprint_mib").and_then(|x| x.as_f64());
+                if let Some(pk) = v.or_else(|| m.get("peak_mib").and_then(|x| x.as_f64())) {
                     mem[i] = Some(mem[i].map_or(pk, |x: f64| x.max(pk)));
                     kind_note[i] = m.get("kind").and_then(|k| k.as_str()).map(String::from);
                 }
@@ -238,7 +240,7 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
         }
         rows.push(Row {
             subject: model.clone(),
-            metric: "peak memory over the model's cases".into(),
+            metric: "memory footprint (peak − before load)".into(),
             unit: "MiB".into(),
             better: Better::Lower,
             values: mem,
@@ -362,7 +364,10 @@ pub fn markdown(r: &Report) -> String {
         .find(|x| x.unit == "MiB")
         .and_then(|x| x.notes.iter().flatten().next())
     {
-        s.push_str(&format!("\nMemory is the {k}, sampled every 2 ms.\n"));
+        s.push_str(&format!(
+            "\nMemory: {k}, sampled every 2 ms during the model's cases; the footprint is the \
+             peak minus what was in use just before the engine loaded the model.\n"
+        ));
     }
     subject.clear();
     for row in &r.components {
@@ -538,12 +543,18 @@ pub fn write(r: &Report, out: &Path, force: bool) -> Result<String> {
             "Latency: TTFT (128-token prompt) and inter-token p50/p99 (ms, log scale)",
             true,
         ),
-        ("memory.svg", "MiB", "memory", "Peak memory (MiB)", false),
+        (
+            "memory.svg",
+            "MiB",
+            "memory",
+            "Memory footprint: peak minus in use before load (MiB)",
+            false,
+        ),
     ] {
         let sel: Vec<&Row> = r
             .e2e
             .iter()
-            .filter(|x| x.unit == unit && (pick != "memory" || x.metric.starts_with("peak")))
+            .filter(|x| x.unit == unit && (pick != "memory" || x.metric.starts_with("memory")))
             .collect();
         if sel.is_empty() {
             continue;
@@ -556,7 +567,7 @@ pub fn write(r: &Report, out: &Path, force: bool) -> Result<String> {
                     .replace("time to first token, 128-token prompt", "TTFT")
                     .replace("inter-token latency ", "ITL ")
                     .replace(", depth 0", "")
-                    .replace("peak memory over the model's cases", "");
+                    .replace("memory footprint (peak − before load)", "");
                 format!("{} {m}", short(&x.subject))
             })
             .collect();

@@ -26,9 +26,12 @@ pub fn criterion_dir() -> PathBuf {
         .unwrap_or_else(|| target_dir().join("criterion"))
 }
 
-/// Where the suite writes its summaries and cached ceilings.
+/// Where the suite writes its summaries and cached ceilings: `MISTRALRS_BENCH_OUT`, else
+/// `<target>/mistral-rs-bench` (a fresh folder gives a summary of one run only).
 pub fn out_dir() -> PathBuf {
-    target_dir().join("mistral-rs-bench")
+    std::env::var_os("MISTRALRS_BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("mistral-rs-bench"))
 }
 
 pub fn now_rfc3339() -> String {

@@ -27,7 +27,9 @@ pub const FIRST_WORD: u32 = 3;
 
 /// Folder of the synthetic model for `preset` in `dtype`.
 pub fn model_dir(preset: &Preset, dtype: DType) -> PathBuf {
-    crate::summary::out_dir()
+    // Not under `out_dir()`: a run with its own output folder reuses the written models.
+    crate::summary::target_dir()
+        .join("mistral-rs-bench")
         .join("models")
         .join(format!("{}-{}", preset.name, dtype_name(dtype)))
 }

@@ -84,7 +84,10 @@ fn candle_transformers_decodes_what_mistralrs_decodes() -> Result<()> {
         .decode(&candle_ids, false)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     assert_eq!(g.gen_tokens, n);
-    assert!(!candle_text.trim().is_empty(), "no text for ids {candle_ids:?}");
+    assert!(
+        !candle_text.trim().is_empty(),
+        "no text for ids {candle_ids:?}"
+    );
     assert_eq!(
         g.text, candle_text,
         "greedy decoding of the same weights differs (candle ids {candle_ids:?})"
@@ -123,7 +126,8 @@ fn case(id: &str, group: &str, median_ns: f64, tokens: Option<u64>) -> CaseSumma
         measured_at: String::new(),
         extra: serde_json::json!({
             "itl_ms": { "p50": median_ns / 1e6 / 127.0, "p99": median_ns / 1e6 / 100.0 },
-            "memory": { "kind": "process resident set (RSS)", "peak_mib": median_ns / 1e6 },
+            "memory": { "kind": "process resident set (RSS)", "peak_mib": median_ns / 1e6 + 50.0,
+                        "footprint_mib": median_ns / 1e6 },
         }),
     }
 }
@@ -254,14 +258,18 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
             );
         }
     }
-    let err = peers_report::write(&r, &out, false).unwrap_err().to_string();
+    let err = peers_report::write(&r, &out, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--force"), "{err}");
 
     // Summaries of two devices are not compared.
     let gpu = summary("cuda0", vec![]);
     let c = dir.join("c.json");
     std::fs::write(&c, serde_json::to_string(&gpu)?)?;
-    let err = peers_report::build(&[a, c.clone()]).unwrap_err().to_string();
+    let err = peers_report::build(&[a, c.clone()])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("different devices"), "{err}");
     // A file that is not a summary is named.
     std::fs::write(&c, "{")?;

@@ -82,8 +82,8 @@ class PeakMem:
     """Peak memory in use while a case runs (CUDA: whole device; CPU: process RSS), sampled
     every 2 ms on a thread, as the Rust suite's `device::PeakMem` does."""
 
-    def __init__(self, dev):
-        self.dev, self.start = dev, mem_in_use(dev)
+    def __init__(self, dev, before_load=None):
+        self.dev, self.start, self.before_load = dev, mem_in_use(dev), before_load
         self.peak, self.stop = self.start, False
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
@@ -98,7 +98,12 @@ class PeakMem:
         self.t.join()
         mib = lambda b: round(b / 2**20, 1)
         kind = "whole device in use (total - free)" if self.dev.type == "cuda" else "process resident set (RSS)"
-        return {"kind": kind, "start_mib": mib(self.start), "peak_mib": mib(self.peak)}
+        out = {"kind": kind, "start_mib": mib(self.start), "peak_mib": mib(self.peak),
+               "before_load_mib": None, "footprint_mib": None}
+        if self.before_load is not None:
+            out["before_load_mib"] = mib(self.before_load)
+            out["footprint_mib"] = mib(max(0, self.peak - self.before_load))
+        return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -366,7 +371,9 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     ap.add_argument("--dtype", help="f32 | bf16 | f16 (default: f32 on CPU, the preset's dtype on GPU)")
     ap.add_argument("--synth-dir", help="the preset's synthetic model (mistral-rs-bench synth PRESET)")
-    ap.add_argument("--gguf", help="a GGUF file of the preset's real model (dequantized by transformers)")
+    ap.add_argument("--gguf", help="a GGUF file of the preset's real model, dequantized by transformers "
+                    "(default: the preset's models.toml source when it is a GGUF file that exists)")
+    ap.add_argument("--no-real", action="store_true", help="skip the preset's real model")
     ap.add_argument("--filter", default="", help="run only cases whose id contains this")
     ap.add_argument("--profile", default=os.environ.get("MISTRALRS_BENCH_PROFILE", "default"), choices=["quick", "default", "full"])
     ap.add_argument("--out", required=True, help="summary JSON to write (refuses to overwrite without --force)")
@@ -380,6 +387,12 @@ def main():
     if a.preset not in presets:
         sys.exit(f"torch_peers: no preset {a.preset!r} in {a.models_toml} (have {', '.join(presets)})")
     p = dict(presets[a.preset], name=a.preset)
+    src = p.get("source", {})
+    if a.gguf is None and not a.no_real and src.get("kind") == "gguf":
+        path = os.path.join(os.path.dirname(os.path.abspath(a.models_toml)), src["path"])
+        a.gguf = path if os.path.isfile(path) else None
+    if a.no_real:
+        a.gguf = None
     dev = torch.device(a.device)
     dnames = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
     dname = a.dtype or ("f32" if dev.type == "cpu" else p["dtype"])
@@ -417,6 +430,7 @@ def main():
         ids += [f"{label}/concurrent/c{c}" for c in concurrency(dev)]
         if not any(a.filter in f"peers/torch/{i}" for i in ids):
             continue
+        before_load = mem_in_use(dev)
         try:
             m, load_s = load_model(path, is_gguf, mdt, dev)
         except Exception as e:
@@ -429,7 +443,7 @@ def main():
             if a.filter not in f"peers/torch/{cid}":
                 continue
             try:
-                mem = PeakMem(dev)
+                mem = PeakMem(dev, before_load)
                 fn()  # warm-up, untimed
                 secs = [fn() for _ in range(10)]
                 extra = {

@@ -289,6 +289,7 @@ impl GenCase {
                 .collect(),
         };
         Ok(Self {
+            mem: crate::device::PeakMem::start(device, engine.mem_before_load),
             engine,
             kind,
             conc_gen,
@@ -296,8 +297,7 @@ impl GenCase {
             deadline: request_timeout(),
             latencies_ms: vec![],
             itl_ms: vec![],
-            mem: crate::device::PeakMem::start(device),
-        })
+                    })
     }
 
     fn once(&mut self) -> Result<Duration> {

@@ -278,6 +278,8 @@ pub struct Loaded {
     pub dtype: DType,
     pub load_time: Duration,
     pub label: String,
+    /// Memory in use just before loading (`device::memory_in_use`).
+    pub mem_before_load: Option<u64>,
 }
 
 impl PeerModel {
@@ -311,6 +313,7 @@ impl PeerModel {
 /// Loads `model` with candle-transformers on `device` in `dtype` (synthetic models are
 /// written first if needed, with the crate's own writer).
 pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Result<Loaded> {
+    let mem_before_load = crate::device::memory_in_use(device);
     let t0 = Instant::now();
     let (m, vocab, max_seq, dt) = match model {
         ModelRef::Synthetic { .. } | ModelRef::Local { .. } => {
@@ -374,6 +377,7 @@ pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Resu
         dtype: dt,
         load_time: t0.elapsed(),
         label: model.name(),
+        mem_before_load,
     })
 }
 
@@ -525,7 +529,7 @@ impl E2eCase {
         }
         let prompt = Tensor::from_vec(rows.concat(), (b, n), dev)?;
         Ok(Self {
-            mem: crate::device::PeakMem::start(dev),
+            mem: crate::device::PeakMem::start(dev, l.mem_before_load),
             l,
             kind,
             device: dev.clone(),
