@@ -7,7 +7,8 @@
 #   scripts/bench-pr.sh BASE_REV [HEAD_REV] [-- criterion filter]
 #
 # Environment: ROUNDS (default 3), MISTRALRS_BENCH_PROFILE (default quick), OUT (default
-# target/bench-pr), FEATURES, and the usual MISTRALRS_BENCH_* variables.
+# target/bench-pr; an existing one is replaced only with FORCE=1), THRESHOLD (the verdict's
+# minimum effect, %), FEATURES, and the usual MISTRALRS_BENCH_* variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: scripts/bench-pr.sh BASE_REV [HEAD_REV] [-- filter]}; shift
@@ -19,7 +20,11 @@ out=${OUT:-$PWD/target/bench-pr}
 export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 features=${FEATURES:+--features $FEATURES}
-rm -rf "$out"; mkdir -p "$out/bin"
+if [[ -e $out ]]; then
+  [[ ${FORCE:-0} == 1 ]] || { echo "$out exists (results of an earlier run): set FORCE=1 to replace it or OUT=another folder" >&2; exit 2; }
+  rm -rf "$out"
+fi
+mkdir -p "$out/bin"
 wt=$(mktemp -d)
 trap 'git worktree remove --force "$wt/A" 2>/dev/null; git worktree remove --force "$wt/B" 2>/dev/null; rm -rf "$wt"' EXIT
 for side in A B; do
@@ -33,8 +38,8 @@ done
 for r in $(seq 1 "$rounds"); do
   for side in A B; do
     echo "== round $r/$rounds: $side"
-    (cd "$wt/$side" && MISTRALRS_BENCH_ROOT="$wt/$side" CRITERION_HOME="$out/$side/round-$r" \
+    (cd "$wt/$side" && MISTRALRS_BENCH_ROOT="$wt/$side" CRITERION_HOME="$out/$side/round-$r" MISTRALRS_BENCH_OUT="$out/$side/out-$r" \
       "$out/bin/bench-$side" --bench "$@" > "$out/$side-round-$r.log" 2>&1) || { echo "run failed, see $out/$side-round-$r.log" >&2; exit 2; }
   done
 done
-cargo run --release $features --bin mistral-rs-bench -- compare "$out/A" "$out/B" --out "$out"
+cargo run -q --release $features --bin mistral-rs-bench -- compare "$out/A" "$out/B" ${THRESHOLD:+--threshold $THRESHOLD} --out "$out"

@@ -15,6 +15,11 @@
 #   qmm-new         quant_matmul MXFP4 and FP8 (F8E4M3) for both presets
 #   qmm-large-a     quant_matmul for llama-3-8b, unquantized and 4-bit
 #   qmm-large-b     quant_matmul for llama-3-8b, 8-bit
+#   qmm-rest        quant_matmul cases the first H200 run did not reach (llama-3-8b 8-bit,
+#                   AFQ4) and the newer formats (MXFP4, FP8) for both presets
+#   conc-probe      concurrency 32 under three KV-cache set-ups (paged for 8 and for 32
+#                   full-context sequences, and no paged attention), smollm2-135m synthetic,
+#                   each into its own summary folder; memory footprints of mistral.rs and candle
 #   pyenv           the PyTorch peer's Python: carried wheels (.carry/wheels) on top of the
 #                   machine's torch/transformers, into $MRB_HOME/py
 #   peers-small     mistral.rs generation + candle peers for smollm2-135m (synthetic, GGUF),
@@ -25,7 +30,9 @@
 #   assemble-gguf   join it with .carry/gguf-2/*, unpack into models/, check the sha256
 # Environment: MISTRALRS_BENCH_PROFILE (default quick), STEP_TIMEOUT (default 540 s).
 set -uo pipefail
-pack=$1; shift
+pack=${1:?usage: scripts/gpu-suite.sh PACKDIR STEP [STEP...]}; shift
+# no step: print the steps (this file's header)
+[[ $# -gt 0 ]] || { sed -n '2,/^set -uo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-/tmp/mrb-out}
 mkdir -p "$out"
@@ -79,12 +86,25 @@ for step in "$@"; do
       MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^quant_matmul/llama-3-8b/(float|q4)/' > "$log" 2>&1 ;;
     qmm-large-b)
       MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^quant_matmul/llama-3-8b/q8/' > "$log" 2>&1 ;;
+    qmm-rest)
+      MISTRALRS_BENCH_MODELS=smollm2-135m,llama-3-8b run bench \
+        '^quant_matmul/(llama-3-8b/(q8/|q4/(AFQ4|MXFP4)/)|smollm2-135m/.*/(MXFP4|F8E4M3)/)' > "$log" 2>&1 ;;
+    conc-probe)
+      m=smollm2-135m-synthetic-bf16
+      for v in 8 32 off; do
+        MISTRALRS_BENCH_MODELS=smollm2-135m MISTRALRS_BENCH_PAGED=$v MISTRALRS_BENCH_OUT=$CARGO_TARGET_DIR/conc-paged-$v \
+          CRITERION_HOME=$CARGO_TARGET_DIR/conc-paged-$v/criterion \
+          run bench "^(generation/$m/concurrent/c(8|32)|peers/candle/$m/concurrent/c32)\$" >> "$log" 2>&1
+      done ;;
     pyenv)
       { python3 --version; pip install --quiet --no-deps --no-index --target "${MRB_HOME:-/tmp/mrb}/py" "$root"/.carry/wheels/*.whl;
         PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py python3 -c 'import torch, transformers, gguf, accelerate; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0))'; } > "$log" 2>&1 ;;
     peers-small|peers-large)
       preset=$([[ $step == peers-small ]] && echo smollm2-135m || echo llama-3-8b)
-      MISTRALRS_BENCH_MODELS=$preset run bench "$("$root"/scripts/peers/filter.sh $preset)" > "$log" 2>&1
+      # one process per model (and one for the components): clean memory footprints
+      "$root"/scripts/peers/filter.sh $preset "$root/scripts/run-packed.sh" "$pack" bench | while read -r f; do
+        MISTRALRS_BENCH_MODELS=$preset run bench "$f" >> "$log" 2>&1
+      done
       if [[ $step == peers-small ]]; then torch_peer smollm2-135m >> "$log" 2>&1; fi ;;
     torch-large)
       torch_peer llama-3-8b > "$log" 2>&1 ;;
@@ -102,6 +122,7 @@ for step in "$@"; do
 done
 # Results: the suite's JSON and Criterion's estimates/samples (no HTML).
 if [[ -d $CARGO_TARGET_DIR ]]; then
-  (cd "$CARGO_TARGET_DIR" && find criterion -path '*/new/*.json' 2>/dev/null; find mistral-rs-bench -maxdepth 1 -name '*.json' 2>/dev/null) \
+  (cd "$CARGO_TARGET_DIR" && find criterion conc-paged-* -path '*/new/*.json' 2>/dev/null
+   find mistral-rs-bench conc-paged-* -maxdepth 1 -name '*.json' 2>/dev/null) \
     | tar -C "$CARGO_TARGET_DIR" -cJf "$out/results.tar.xz" -T - 2>/dev/null
 fi

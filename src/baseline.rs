@@ -55,7 +55,8 @@ pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
             let name = e.file_name().to_string_lossy().to_string();
             if (name.starts_with("summary-")
                 || name.starts_with("ceilings-")
-                || name.starts_with("fidelity-"))
+                || name.starts_with("fidelity-")
+                || name.starts_with("peers-torch-"))
                 && name.ends_with(".json")
                 && !name.contains("-smoke")
             {
@@ -64,14 +65,33 @@ pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
             }
         }
     }
+    // The device is the one the summaries were measured on (results saved on another
+    // machine than the one that ran them, e.g. a packed GPU run, keep their own card).
+    let measured = summaries
+        .iter()
+        .filter(|n| n.starts_with("summary-"))
+        .find_map(|n| {
+            let text = std::fs::read_to_string(dest.join(n)).ok()?;
+            serde_json::from_str::<crate::summary::Summary>(&text).ok()
+        })
+        .map(|s| (s.device, s.device_name));
     let dev = crate::device::from_env().ok();
+    let (label, name) = match measured {
+        Some((l, n)) => (Some(l), Some(n)),
+        None => (
+            dev.as_ref().map(crate::device::label),
+            dev.as_ref().map(crate::device::describe),
+        ),
+    };
     let meta = serde_json::json!({
         "machine": machine,
         "git_commit": env!("MISTRAL_RS_BENCH_GIT_COMMIT"),
         "mistralrs_version": crate::MISTRALRS_VERSION,
-        "device": dev.as_ref().map(crate::device::label),
-        "device_name": dev.as_ref().map(crate::device::describe),
-        "cpu": crate::device::describe(&candle_core::Device::Cpu),
+        "device": label.clone(),
+        "device_name": name,
+        // the host CPU is known only when the run was on this machine's CPU
+        "cpu": (label.as_deref() == Some("cpu"))
+            .then(|| crate::device::describe(&candle_core::Device::Cpu)),
         "saved_at": crate::summary::now_rfc3339(),
         "cases": n,
         "summaries": summaries,
@@ -94,4 +114,94 @@ pub fn resolve(arg: &str) -> PathBuf {
     } else {
         baselines_root().join(arg)
     }
+}
+
+/// What [`merge`] did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Merged {
+    pub added: usize,
+    pub replaced: usize,
+    /// Cases already in the baseline and left as they were (no `--replace`).
+    pub kept: usize,
+}
+
+/// Adds another run's cases (same card class) to a saved baseline: its summary's cases
+/// (tagged `"machine": tag`, its ceilings kept as `ceilings_machine_<tag>`), and their
+/// Criterion estimates and samples. Cases the baseline already has are kept unless
+/// `replace`. For results of one hardware class measured over several sessions or machines.
+pub fn merge(
+    baseline: &Path,
+    criterion: &Path,
+    summary: &Path,
+    tag: &str,
+    replace: bool,
+) -> Result<Merged> {
+    use serde_json::Value;
+    let read = |p: &Path| -> Result<Value> {
+        let t =
+            std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+        serde_json::from_str(&t).with_context(|| format!("{}: not JSON", p.display()))
+    };
+    let src = read(summary)?;
+    let device = src["device"]
+        .as_str()
+        .with_context(|| format!("{}: not a summary (no device)", summary.display()))?
+        .to_string();
+    let dest_path = baseline.join(format!("summary-{device}.json"));
+    let mut dest = read(&dest_path)?;
+    let index = index_criterion(criterion);
+    let mut done = Merged::default();
+    let cases = dest["cases"]
+        .as_array_mut()
+        .with_context(|| format!("{}: no cases", dest_path.display()))?;
+    for c in src["cases"].as_array().into_iter().flatten() {
+        let Some(id) = c["case"].as_str() else {
+            continue;
+        };
+        let mut c = c.clone();
+        c["machine"] = Value::from(tag);
+        match cases.iter().position(|d| d["case"].as_str() == Some(id)) {
+            Some(_) if !replace => {
+                done.kept += 1;
+                continue;
+            }
+            Some(i) => {
+                cases[i] = c;
+                done.replaced += 1;
+            }
+            None => {
+                cases.push(c);
+                done.added += 1;
+            }
+        }
+        if let Some(dir) = index.get(id) {
+            let rel = dir.strip_prefix(criterion).expect("indexed under it");
+            let to = baseline.join("criterion").join(rel);
+            std::fs::create_dir_all(&to)?;
+            for f in ["benchmark.json", "estimates.json", "sample.json"] {
+                if dir.join(f).is_file() {
+                    std::fs::copy(dir.join(f), to.join(f))?;
+                }
+            }
+        }
+    }
+    cases.sort_by(|a, b| a["case"].as_str().cmp(&b["case"].as_str()));
+    dest[format!("ceilings_machine_{tag}")] = src["ceilings"].clone();
+    std::fs::write(&dest_path, serde_json::to_string_pretty(&dest)?)?;
+    let meta_path = baseline.join("metadata.json");
+    let mut meta = read(&meta_path).unwrap_or_else(|_| serde_json::json!({}));
+    let entry = serde_json::json!({
+        "machine": tag,
+        "from": summary.display().to_string(),
+        "device_name": src["device_name"],
+        "git_commit": env!("MISTRAL_RS_BENCH_GIT_COMMIT"),
+        "merged_at": crate::summary::now_rfc3339(),
+        "result": &done,
+    });
+    match meta["merged"].as_array_mut() {
+        Some(a) => a.push(entry),
+        None => meta["merged"] = Value::Array(vec![entry]),
+    }
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta)?)?;
+    Ok(done)
 }

@@ -4,7 +4,10 @@
 //! baseline under `target-baselines/<machine>/`, whose `criterion/` keeps the same layout).
 //! For every case in both, the per-iteration sample times (`sample.json`: times / iters) are
 //! compared by a seeded bootstrap of the ratio of medians (new / old): the change's 95 %
-//! confidence interval. The verdict is a **regression** when the interval lies wholly above
+//! confidence interval. When a side holds several runs of a case (the alternating rounds of
+//! `scripts/bench-pr.sh`), the bootstrap is hierarchical: it resamples rounds, then samples
+//! within each drawn round, so that the spread *between* processes (code layout, frequency,
+//! what else ran), which the samples of one run cannot show, widens the interval. The verdict is a **regression** when the interval lies wholly above
 //! zero (a statistically clear slowdown) *and* the median changed by more than `+threshold`
 //! (the minimum effect size); an **improvement** likewise below zero and `−threshold`; and
 //! **noise** otherwise. (Criterion's own change report uses the same two-part rule.)
@@ -56,10 +59,9 @@ pub fn read_samples(dir: &Path) -> Result<Vec<f64>> {
         .collect()
 }
 
-/// The per-iteration samples of a result set, keyed by case id. A set is a folder with
-/// Criterion results in it; when it holds several runs of a case (rounds), their samples
-/// are pooled.
-pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
+/// The per-iteration samples of a result set, keyed by case id, one list per run (round) of
+/// the case found under the folder.
+pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<Vec<f64>>>> {
     if !root.is_dir() {
         bail!("{}: no such result folder", root.display());
     }
@@ -73,11 +75,11 @@ pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
     index
         .into_iter()
         .map(|(id, dirs)| {
-            let mut all = Vec::new();
-            for d in dirs {
-                all.extend(read_samples(&d)?);
-            }
-            Ok((id, all))
+            let rounds = dirs
+                .iter()
+                .map(|d| read_samples(d))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((id, rounds))
         })
         .collect()
 }
@@ -109,21 +111,40 @@ fn median(v: &mut [f64]) -> f64 {
     crate::summary::median(v)
 }
 
-/// Compares two samples of per-iteration times.
-pub fn compare_samples(case: &str, old: &[f64], new: &[f64], threshold_pct: f64, seed: u64) -> Row {
-    let (mut o, mut n) = (old.to_vec(), new.to_vec());
+/// One bootstrap draw of a side's median: rounds with replacement (when there are several),
+/// then samples with replacement within each drawn round.
+fn draw_median(rounds: &[Vec<f64>], rng: &mut StdRng, buf: &mut Vec<f64>) -> f64 {
+    buf.clear();
+    for _ in 0..rounds.len() {
+        let r = if rounds.len() > 1 {
+            &rounds[rng.random_range(0..rounds.len())]
+        } else {
+            &rounds[0]
+        };
+        for _ in 0..r.len() {
+            buf.push(r[rng.random_range(0..r.len())]);
+        }
+    }
+    median(buf)
+}
+
+/// Compares two samples of per-iteration times, each given as one or more rounds (runs).
+pub fn compare_samples(
+    case: &str,
+    old: &[Vec<f64>],
+    new: &[Vec<f64>],
+    threshold_pct: f64,
+    seed: u64,
+) -> Row {
+    let (mut o, mut n): (Vec<f64>, Vec<f64>) = (old.concat(), new.concat());
     let (mo, mn) = (median(&mut o), median(&mut n));
     let mut rng = StdRng::seed_from_u64(seed);
     let mut ratios = Vec::with_capacity(RESAMPLES);
-    let (mut bo, mut bn) = (vec![0.0; old.len()], vec![0.0; new.len()]);
+    let (mut bo, mut bn) = (Vec::with_capacity(o.len()), Vec::with_capacity(n.len()));
     for _ in 0..RESAMPLES {
-        for x in bo.iter_mut() {
-            *x = old[rng.random_range(0..old.len())];
-        }
-        for x in bn.iter_mut() {
-            *x = new[rng.random_range(0..new.len())];
-        }
-        ratios.push(median(&mut bn) / median(&mut bo));
+        let d_new = draw_median(new, &mut rng, &mut bn);
+        let d_old = draw_median(old, &mut rng, &mut bo);
+        ratios.push(d_new / d_old);
     }
     let data = statrs::statistics::Data::new(ratios);
     let mut data = data;
@@ -267,9 +288,18 @@ pub fn bencher(rows: &[Row]) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// Writes the three outputs beside each other; returns their paths.
+/// Writes the outputs beside each other (the Markdown table, the two dashboard formats, and
+/// every row with its verdict as `compare.json`); returns their paths.
 pub fn write_outputs(rows: &[Row], threshold_pct: f64, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
+    let rows_json = dir.join("compare.json");
+    std::fs::write(
+        &rows_json,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "threshold_pct": threshold_pct,
+            "rows": rows,
+        }))?,
+    )?;
     let md = dir.join("compare.md");
     let gab = dir.join("github-action-benchmark.json");
     let bmf = dir.join("bencher.json");
@@ -279,5 +309,5 @@ pub fn write_outputs(rows: &[Row], threshold_pct: f64, dir: &Path) -> Result<Vec
         serde_json::to_string_pretty(&github_action_benchmark(rows))?,
     )?;
     std::fs::write(&bmf, serde_json::to_string_pretty(&bencher(rows))?)?;
-    Ok(vec![md, gab, bmf])
+    Ok(vec![md, gab, bmf, rows_json])
 }

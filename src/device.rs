@@ -231,6 +231,33 @@ pub fn memory_in_use(device: &Device) -> Option<u64> {
     None
 }
 
+/// Models loaded so far by this process (mistral.rs engines and peer models).
+static MODELS_LOADED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a model load; true for the process's first. Memory in use is shared by the whole
+/// process (and, on a GPU, the card): a model dropped before another may leave its memory in
+/// an allocator pool that the next one reuses, so only the first model's footprint is clean.
+pub fn note_model_load() -> bool {
+    MODELS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
+}
+
+/// [`memory_in_use`] once it has stopped changing (two readings 100 ms apart within 1 MiB,
+/// at most 10 s): a model dropped just before may free its memory a little later (engine
+/// threads wind down), and a baseline read before that would hide the next model's size.
+pub fn settled_memory_in_use(device: &Device) -> Option<u64> {
+    let _ = sync(device);
+    let t0 = std::time::Instant::now();
+    let mut last = memory_in_use(device)?;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = memory_in_use(device)?;
+        if now.abs_diff(last) < (1 << 20) || t0.elapsed() > std::time::Duration::from_secs(10) {
+            return Some(now);
+        }
+        last = now;
+    }
+}
+
 /// Peak memory in use while a case runs, sampled every 2 ms on a thread of its own (from
 /// its start, after the model is loaded, to its report): what a user sizing a card needs.
 /// On CUDA it is the whole card (CUDA context, weights, KV cache, allocator pools); on the
@@ -242,13 +269,15 @@ pub struct PeakMem {
     /// footprint (weights, caches, activations, allocator pools), whatever else the
     /// process or card held.
     before_load: Option<u64>,
+    /// The model is the first of its process (its footprint is clean).
+    first_model: bool,
     peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PeakMem {
     /// Starts sampling; `before_load` is what was in use before the model was loaded.
-    pub fn start(device: &Device, before_load: Option<u64>) -> PeakMem {
+    pub fn start(device: &Device, before_load: Option<u64>, first_model: bool) -> PeakMem {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let start = memory_in_use(device);
         let peak = std::sync::Arc::new(AtomicU64::new(start.unwrap_or(0)));
@@ -272,6 +301,7 @@ impl PeakMem {
             },
             start,
             before_load,
+            first_model,
             peak,
             stop,
         }
@@ -284,13 +314,20 @@ impl PeakMem {
         };
         let mib = |b: u64| (b as f64 / (1u64 << 20) as f64 * 10.0).round() / 10.0;
         let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
-        let footprint = self.before_load.map(|b| mib(peak.saturating_sub(b)));
+        let footprint = self
+            .before_load
+            .filter(|_| self.first_model)
+            .map(|b| mib(peak.saturating_sub(b)));
         serde_json::json!({
             "kind": self.kind,
             "start_mib": mib(start),
             "peak_mib": mib(peak),
             "before_load_mib": self.before_load.map(mib),
             "footprint_mib": footprint,
+            "footprint_note": (!self.first_model).then_some(
+                "not measured: an earlier model of this process shares the memory \
+                 (run one model per process, as scripts/peers/run.sh does)"
+            ),
         })
     }
 }

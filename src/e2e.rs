@@ -101,6 +101,8 @@ pub struct Engine {
     pub load_time: Duration,
     /// Memory in use just before the model was loaded (`device::memory_in_use`).
     pub mem_before_load: Option<u64>,
+    /// The first model this process loaded (its memory footprint is clean).
+    pub first_model: bool,
 }
 
 /// One request's measurements.
@@ -230,7 +232,8 @@ impl Engine {
         if std::env::var_os("RUST_LOG").is_some() {
             mistralrs_core::initialize_logging();
         }
-        let mem_before_load = crate::device::memory_in_use(&opts.device);
+        let mem_before_load = crate::device::settled_memory_in_use(&opts.device);
+        let first_model = crate::device::note_model_load();
         let t0 = Instant::now();
         let (loader, _where) = loader_for(model, preset)?;
         let paged = match opts.paged_ctx {
@@ -299,6 +302,7 @@ impl Engine {
             max_seq_len,
             load_time: t0.elapsed(),
             mem_before_load,
+            first_model,
         })
     }
 

@@ -67,6 +67,24 @@ enum Cmd {
         #[arg(long)]
         command: Option<String>,
     },
+    /// Add another run's cases (same card class, e.g. a second lent GPU) to a saved baseline:
+    /// cases it lacks are added (tagged with --machine); existing ones are kept unless --replace.
+    MergeBaseline {
+        /// The baseline: a folder, or a machine name under target-baselines/.
+        baseline: String,
+        /// The run's Criterion folder (its `criterion/`).
+        #[arg(long)]
+        criterion: std::path::PathBuf,
+        /// The run's summary JSON.
+        #[arg(long)]
+        summary: std::path::PathBuf,
+        /// A tag for the machine of that run (stored in each merged case).
+        #[arg(long)]
+        machine: String,
+        /// Replace cases the baseline already has.
+        #[arg(long)]
+        replace: bool,
+    },
     /// A differential flamegraph from two profile.folded files (red: grew, blue: shrank).
     Flamediff {
         before: std::path::PathBuf,
@@ -114,6 +132,9 @@ enum Cmd {
         /// Replace an existing report in --out.
         #[arg(long)]
         force: bool,
+        /// Leave out the memory rows (runs whose footprints are known to be confounded).
+        #[arg(long)]
+        no_memory: bool,
     },
     /// Write the synthetic model of a preset (HF layout) and print its folder.
     Synth {
@@ -258,6 +279,24 @@ fn helper(cmd: Cmd) -> Result<()> {
             let dest = mistral_rs_bench::baseline::save(&machine, force, command.as_deref())?;
             println!("{}", dest.display());
         }
+        Cmd::MergeBaseline {
+            baseline,
+            criterion,
+            summary,
+            machine,
+            replace,
+        } => {
+            let dir = mistral_rs_bench::baseline::resolve(&baseline);
+            let m =
+                mistral_rs_bench::baseline::merge(&dir, &criterion, &summary, &machine, replace)?;
+            println!(
+                "{}: {} added, {} replaced, {} kept",
+                dir.display(),
+                m.added,
+                m.replaced,
+                m.kept
+            );
+        }
         Cmd::Flamediff { before, after, out } => {
             mistral_rs_bench::flame::diff(
                 &before,
@@ -324,8 +363,12 @@ fn helper(cmd: Cmd) -> Result<()> {
             summaries,
             out,
             force,
+            no_memory,
         } => {
-            let r = mistral_rs_bench::peers_report::build(&summaries)?;
+            let mut r = mistral_rs_bench::peers_report::build(&summaries)?;
+            if no_memory {
+                r.e2e.retain(|row| row.unit != "MiB");
+            }
             print!(
                 "{}",
                 mistral_rs_bench::peers_report::write(&r, &out, force)?

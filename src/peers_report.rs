@@ -230,9 +230,9 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
                 let Some(m) = c.and_then(|c| c.extra.get("memory")) else {
                     continue;
                 };
-                // the engine's own footprint (peak − in use before its model loaded), else the peak
-                let v = m.get("footprint_mib").and_then(|x| x.as_f64());
-                if let Some(pk) = v.or_else(|| m.get("peak_mib").and_then(|x| x.as_f64())) {
+                // the engine's own footprint (peak − in use before its model loaded); null
+                // where it could not be measured cleanly (not the process's first model)
+                if let Some(pk) = m.get("footprint_mib").and_then(|x| x.as_f64()) {
                     mem[i] = Some(mem[i].map_or(pk, |x: f64| x.max(pk)));
                     kind_note[i] = m.get("kind").and_then(|k| k.as_str()).map(String::from);
                 }
@@ -407,8 +407,11 @@ pub fn bar_chart(
     log: bool,
 ) -> Result<()> {
     use plotters::prelude::*;
-    let w = (160 * labels.len().max(3)) as u32 + 120;
-    let root = SVGBackend::new(path, (w.min(1800), 520)).into_drawing_area();
+    // room for each group's label (about 7 px per character at the axis font)
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(10);
+    let per_group = (longest as u32 * 7 + 30).max(150);
+    let w = per_group * labels.len().max(3) as u32 + 120;
+    let root = SVGBackend::new(path, (w.min(4000), 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let vmax = values
         .iter()
@@ -608,7 +611,7 @@ pub fn write(r: &Report, out: &Path, force: bool) -> Result<String> {
 /// A short model label for plot axes.
 fn short(model: &str) -> String {
     model
-        .replace("-synthetic-", " synth ")
+        .replace("-synthetic-", " ")
         .replace("-Instruct", "")
-        .replace("SmolLM2-135M", "SmolLM2")
+        .replace(".Q4_1", " Q4_1")
 }

@@ -26,7 +26,11 @@ py=${PEERS_PYTHON:-$(scripts/peers/venv.sh)}
 cargo build --release $features --bin mistral-rs-bench
 dir=$(cargo run -q --release $features --bin mistral-rs-bench -- synth "$preset")
 echo "== mistral.rs and candle ($preset on $dev, profile $MISTRALRS_BENCH_PROFILE)"
-cargo bench $features --bench bench_main -- "$(scripts/peers/filter.sh "$preset")" 2>&1 | tee "$out/bench.log" | grep -E '^(mistral-rs-bench|FAILED)' || true
+# one process per model (and one for the components): clean memory footprints
+scripts/peers/filter.sh "$preset" cargo bench -q $features --bench bench_main -- | while read -r f; do
+  echo "-- $f"
+  cargo bench -q $features --bench bench_main -- "$f" 2>&1 | tee -a "$out/bench.log" | grep -E '^(mistral-rs-bench: load|FAILED)' || true
+done
 echo "== PyTorch"
 torch_dev=${dev/metal*/mps}
 "$py" scripts/peers/torch_peers.py --preset "$preset" --device "$torch_dev" --synth-dir "$dir" \

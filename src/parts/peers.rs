@@ -280,6 +280,8 @@ pub struct Loaded {
     pub label: String,
     /// Memory in use just before loading (`device::memory_in_use`).
     pub mem_before_load: Option<u64>,
+    /// The first model this process loaded (its memory footprint is clean).
+    pub first_model: bool,
 }
 
 impl PeerModel {
@@ -313,7 +315,8 @@ impl PeerModel {
 /// Loads `model` with candle-transformers on `device` in `dtype` (synthetic models are
 /// written first if needed, with the crate's own writer).
 pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Result<Loaded> {
-    let mem_before_load = crate::device::memory_in_use(device);
+    let mem_before_load = crate::device::settled_memory_in_use(device);
+    let first_model = crate::device::note_model_load();
     let t0 = Instant::now();
     let (m, vocab, max_seq, dt) = match model {
         ModelRef::Synthetic { .. } | ModelRef::Local { .. } => {
@@ -378,6 +381,7 @@ pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Resu
         load_time: t0.elapsed(),
         label: model.name(),
         mem_before_load,
+        first_model,
     })
 }
 
@@ -529,7 +533,7 @@ impl E2eCase {
         }
         let prompt = Tensor::from_vec(rows.concat(), (b, n), dev)?;
         Ok(Self {
-            mem: crate::device::PeakMem::start(dev, l.mem_before_load),
+            mem: crate::device::PeakMem::start(dev, l.mem_before_load, l.first_model),
             l,
             kind,
             device: dev.clone(),
