@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 src=$(cd "${1:?usage: scripts/bench-mistralrs.sh PATH/TO/mistral.rs [-- filter]}" && pwd); shift
 [[ ${1:-} == -- ]] && shift
 rounds=${ROUNDS:-3}
-out=${OUT:-$PWD/target/bench-mistralrs}
+out=$(realpath -m "${OUT:-target/bench-mistralrs}")
 export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 features=${FEATURES:+--features $FEATURES}
 if [[ -e $out ]]; then

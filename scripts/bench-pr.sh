@@ -16,7 +16,7 @@ head=HEAD
 if [[ $# -gt 0 && $1 != -- ]]; then head=$1; shift; fi
 [[ ${1:-} == -- ]] && shift
 rounds=${ROUNDS:-3}
-out=${OUT:-$PWD/target/bench-pr}
+out=$(realpath -m "${OUT:-target/bench-pr}")
 export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 features=${FEATURES:+--features $FEATURES}
