@@ -201,6 +201,19 @@ pub struct GroupOpts {
     pub measurement: Option<Duration>,
 }
 
+impl GroupOpts {
+    /// Whole requests take seconds: 10 samples of one request each (flat sampling), short
+    /// warm-up and measurement targets (each case already ran one untimed request).
+    pub fn end_to_end() -> Self {
+        GroupOpts {
+            sample_size: Some(10),
+            flat: true,
+            warm_up: Some(Duration::from_millis(100)),
+            measurement: Some(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Runs one pipeline part: the cases `gen` makes for every selected preset, in one
 /// Criterion group named after the part.
 pub fn run_part(c: &mut Criterion, group: &'static str, gen: fn(&Preset, &Ctx) -> Vec<Spec>) {
