@@ -241,23 +241,6 @@ pub fn note_model_load() -> bool {
     MODELS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
 }
 
-/// [`memory_in_use`] once it has stopped changing (two readings 100 ms apart within 1 MiB,
-/// at most 10 s): a model dropped just before may free its memory a little later (engine
-/// threads wind down), and a baseline read before that would hide the next model's size.
-pub fn settled_memory_in_use(device: &Device) -> Option<u64> {
-    let _ = sync(device);
-    let t0 = std::time::Instant::now();
-    let mut last = memory_in_use(device)?;
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let now = memory_in_use(device)?;
-        if now.abs_diff(last) < (1 << 20) || t0.elapsed() > std::time::Duration::from_secs(10) {
-            return Some(now);
-        }
-        last = now;
-    }
-}
-
 /// Peak memory in use while a case runs, sampled every 2 ms on a thread of its own (from
 /// its start, after the model is loaded, to its report): what a user sizing a card needs.
 /// On CUDA it is the whole card (CUDA context, weights, KV cache, allocator pools); on the

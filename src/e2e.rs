@@ -232,7 +232,7 @@ impl Engine {
         if std::env::var_os("RUST_LOG").is_some() {
             mistralrs_core::initialize_logging();
         }
-        let mem_before_load = crate::device::settled_memory_in_use(&opts.device);
+        let mem_before_load = crate::device::memory_in_use(&opts.device);
         let first_model = crate::device::note_model_load();
         let t0 = Instant::now();
         let (loader, _where) = loader_for(model, preset)?;

@@ -69,6 +69,18 @@ pub fn cost(p: &Preset, q_len: usize, kv_len: usize, dtype: DType) -> Cost {
     }
 }
 
+/// The shapes of one attention call, for the case's `shape` field.
+pub fn shape(p: &Preset, q_len: usize, kv_len: usize, dt: DType) -> String {
+    format!(
+        "q=[1,{},{q_len},{}] kv=[1,{},{kv_len},{}] {}",
+        p.heads,
+        p.head_dim,
+        p.kv_heads,
+        p.head_dim,
+        dtype_name(dt)
+    )
+}
+
 /// Peak memory of the naive path: K/V, their GQA copies, and two score matrices.
 fn naive_mem(p: &Preset, q_len: usize, kv_len: usize, dtype: DType) -> u64 {
     let e = elem_bytes(dtype);
@@ -88,14 +100,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     let mut push = |phase: &'static str, q_len: usize, kv_len: usize| {
         for path in paths(&ctx.device, dt, phase == "decode") {
             let id = format!("{}/{phase}/{path}/ctx{kv_len}", p.name);
-            let shape = format!(
-                "q=[1,{},{q_len},{}] kv=[1,{},{kv_len},{}] {}",
-                p.heads,
-                p.head_dim,
-                p.kv_heads,
-                p.head_dim,
-                dtype_name(dt)
-            );
+            let shape = shape(p, q_len, kv_len, dt);
             let preset = p.clone();
             let spec = Spec::new(
                 "attention",

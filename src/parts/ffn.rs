@@ -39,6 +39,17 @@ pub fn cost(p: &Preset, tokens: usize, format: Format, dtype: DType) -> Cost {
     }
 }
 
+/// The input and widths of one FFN call, for the case's `shape` field.
+pub fn shape(p: &Preset, tokens: usize, dt: DType) -> String {
+    format!(
+        "x=[1,{tokens},{}] h={} i={} {}",
+        p.hidden,
+        p.hidden,
+        p.intermediate,
+        dtype_name(dt)
+    )
+}
+
 pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     let mut out = Vec::new();
     for format in formats(ctx.dtype) {
@@ -50,13 +61,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
                 format.class(),
                 format.name()
             );
-            let shape = format!(
-                "x=[1,{t},{}] h={} i={} {}",
-                p.hidden,
-                p.hidden,
-                p.intermediate,
-                dtype_name(ctx.dtype)
-            );
+            let shape = shape(p, t, ctx.dtype);
             let c = cost(p, t, format, ctx.dtype);
             let mem = 3 * (p.hidden * p.intermediate) as u64 * 4 + c.bytes;
             let (preset, dtype) = (p.clone(), ctx.dtype);

@@ -193,12 +193,102 @@ pub fn engine_for(
     Ok(e)
 }
 
+/// What one end-to-end iteration is (shared with the candle peers, `parts::peers`).
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub enum Kind {
     Prefill(usize),
     Decode(usize),
     Ttft(usize),
     Concurrent(usize),
+}
+
+impl Kind {
+    /// Positions a sequence of this case occupies (prompt + generated).
+    pub fn positions(&self, device: &Device) -> usize {
+        match *self {
+            Kind::Prefill(n) | Kind::Ttft(n) => n + 1,
+            Kind::Decode(d) => d.max(1) + TG,
+            Kind::Concurrent(_) => {
+                let (cp, cg) = conc_lengths(device);
+                cp + cg
+            }
+        }
+    }
+
+    /// The prompts of one iteration: seeded ids in `FIRST_WORD..vocab`, the same for every
+    /// engine that runs the case.
+    pub fn prompts(&self, vocab: usize, device: &Device) -> Vec<Vec<u32>> {
+        let lo = crate::synth::FIRST_WORD.min(vocab as u32 - 1);
+        match *self {
+            Kind::Prefill(n) | Kind::Ttft(n) => vec![prompt_ids(n, lo, vocab, 7)],
+            Kind::Decode(d) => vec![prompt_ids(d.max(1), lo, vocab, 8)],
+            Kind::Concurrent(c) => {
+                let (cp, _) = conc_lengths(device);
+                (0..c)
+                    .map(|i| prompt_ids(cp, lo, vocab, 100 + i as u64))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// One end-to-end case of a model: its id tail, what it runs, tokens per iteration, cost.
+pub type Workload = (String, Kind, u64, Cost);
+
+/// The end-to-end cases of a model whose weights read `wb` bytes per forward pass, within the
+/// preset's context: prefill, decode at each depth, TTFT (`with_ttft`), concurrency.
+pub fn workloads(p: &Preset, device: &Device, wb: u64, with_ttft: bool) -> Vec<Workload> {
+    let fpt = 2 * p.n_params();
+    let mut kinds: Vec<Workload> = Vec::new();
+    for &n in PP {
+        if n < p.max_context {
+            kinds.push((
+                format!("prefill/pp{n}"),
+                Kind::Prefill(n),
+                n as u64,
+                Cost::new(fpt * n as u64, wb),
+            ));
+        }
+    }
+    for &d in depths(device) {
+        if d.max(1) + TG <= p.max_context {
+            let t = (TG - 1) as u64;
+            kinds.push((
+                format!("decode/tg{TG}/depth{d}"),
+                Kind::Decode(d),
+                t,
+                Cost::new(fpt * t, wb * t),
+            ));
+        }
+    }
+    if with_ttft {
+        kinds.push((
+            "ttft/pp128".into(),
+            Kind::Ttft(128.min(p.max_context - 2)),
+            1,
+            Cost::new(fpt * 128, wb),
+        ));
+    }
+    let (_, conc_gen) = conc_lengths(device);
+    for &c in concurrency(device) {
+        let t = (c * conc_gen) as u64;
+        kinds.push((
+            format!("concurrent/c{c}"),
+            Kind::Concurrent(c),
+            t,
+            Cost::new(fpt * t, wb * conc_gen as u64),
+        ));
+    }
+    kinds
+}
+
+/// `{p50, p90, p99, mean}` of latencies in ms, or null when there are none.
+pub fn percentiles(v: &[f64]) -> serde_json::Value {
+    if v.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let s = crate::stats::Summary::of(v);
+    serde_json::json!({ "p50": s.p50, "p90": s.p90, "p99": s.p99, "mean": s.mean })
 }
 
 pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
@@ -225,45 +315,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             None => model.name(),
         };
         let wb = weight_bytes(p, &model, isq);
-        let flops_per_tok = 2 * p.n_params();
-        let mut kinds: Vec<(String, Kind, u64, Cost)> = Vec::new();
-        for &n in PP {
-            if n < p.max_context {
-                kinds.push((
-                    format!("prefill/pp{n}"),
-                    Kind::Prefill(n),
-                    n as u64,
-                    Cost::new(flops_per_tok * n as u64, wb),
-                ));
-            }
-        }
-        for &d in depths(&ctx.device) {
-            if d.max(1) + TG <= p.max_context {
-                let t = (TG - 1) as u64;
-                kinds.push((
-                    format!("decode/tg{TG}/depth{d}"),
-                    Kind::Decode(d),
-                    t,
-                    Cost::new(flops_per_tok * t, wb * t),
-                ));
-            }
-        }
-        kinds.push((
-            "ttft/pp128".into(),
-            Kind::Ttft(128.min(p.max_context - 2)),
-            1,
-            Cost::new(flops_per_tok * 128, wb),
-        ));
-        let (_, conc_gen) = conc_lengths(&ctx.device);
-        for &c in concurrency(&ctx.device) {
-            let t = (c * conc_gen) as u64;
-            kinds.push((
-                format!("concurrent/c{c}"),
-                Kind::Concurrent(c),
-                t,
-                Cost::new(flops_per_tok * t, wb * conc_gen as u64),
-            ));
-        }
+        let kinds = workloads(p, &ctx.device, wb, true);
         for (id, kind, tokens, cost) in kinds {
             let (preset, model, device_dtype) = (p.clone(), model.clone(), p.dtype());
             let spec = Spec::new(
@@ -304,15 +356,8 @@ struct GenCase {
 
 impl GenCase {
     fn new(engine: Arc<Engine>, kind: Kind, device: &Device) -> Result<Self> {
-        let lo = crate::synth::FIRST_WORD.min(engine.vocab as u32 - 1);
-        let (conc_prompt, conc_gen) = conc_lengths(device);
-        let prompts = match kind {
-            Kind::Prefill(n) | Kind::Ttft(n) => vec![prompt_ids(n, lo, engine.vocab, 7)],
-            Kind::Decode(d) => vec![prompt_ids(d.max(1), lo, engine.vocab, 8)],
-            Kind::Concurrent(c) => (0..c)
-                .map(|i| prompt_ids(conc_prompt, lo, engine.vocab, 100 + i as u64))
-                .collect(),
-        };
+        let (_, conc_gen) = conc_lengths(device);
+        let prompts = kind.prompts(engine.vocab, device);
         Ok(Self {
             mem: crate::device::PeakMem::start(device, engine.mem_before_load, engine.first_model),
             device: device.clone(),
@@ -377,20 +422,13 @@ impl Runner for GenCase {
         self.once().map(Some)
     }
     fn extra(&self) -> serde_json::Value {
-        let pct = |v: &[f64]| -> serde_json::Value {
-            if v.is_empty() {
-                return serde_json::Value::Null;
-            }
-            let s = crate::stats::Summary::of(v);
-            serde_json::json!({ "p50": s.p50, "p90": s.p90, "p99": s.p99, "mean": s.mean })
-        };
         serde_json::json!({
             "model": self.engine.model,
             "engine_dtype": dtype_name(self.engine.dtype),
             "load_s": self.engine.load_time.as_secs_f64(),
             "paged_kv_full_seqs": paged_seqs(&self.device),
-            "request_latency_ms": pct(&self.latencies_ms),
-            "itl_ms": pct(&self.itl_ms),
+            "request_latency_ms": percentiles(&self.latencies_ms),
+            "itl_ms": percentiles(&self.itl_ms),
             "memory": self.mem.report(),
         })
     }

@@ -17,15 +17,16 @@
 //!
 //! The PyTorch peer (`scripts/peers/torch_peers.py`) writes the same ids under `peers/torch/`.
 
-use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::case::{elem_bytes, Ctx, Runner, Spec};
 use crate::config::{dtype_name, Preset};
-use crate::e2e::{models_of, prompt_ids, ModelRef};
-use crate::parts::{attention, contexts, ffn, generation};
+use crate::e2e::{models_of, ModelRef};
+use crate::parts::{attention, contexts, ffn, generation, small_ops};
 use crate::tensors::{randn, weight};
 use anyhow::{anyhow, bail, Context as _, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, RmsNorm};
 use candle_transformers::models::{llama, quantized_llama};
+use generation::Kind;
 use once_cell::sync::Lazy;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +49,6 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
 
 pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     let dt = ctx.dtype;
-    let e = elem_bytes(dt);
     let mut out = Vec::new();
     let name = &p.name;
     for (phase, q_len, kv_len) in [
@@ -63,14 +63,7 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             "peers",
             format!("candle/{name}/attention/{phase}/ctx{kv_len}"),
             dt,
-            format!(
-                "q=[1,{},{q_len},{}] kv=[1,{},{kv_len},{}] {}",
-                p.heads,
-                p.head_dim,
-                p.kv_heads,
-                p.head_dim,
-                dtype_name(dt)
-            ),
+            attention::shape(p, q_len, kv_len, dt),
             attention::cost(p, q_len, kv_len, dt),
             // f32 copies of K/V after repeat_kv plus the score matrix
             (4 * p.heads * kv_len * p.head_dim + 2 * p.heads * q_len * kv_len) as u64 * 4,
@@ -90,13 +83,7 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             "peers",
             format!("candle/{name}/ffn/{phase}/t{t}"),
             dt,
-            format!(
-                "x=[1,{t},{}] h={} i={} {}",
-                p.hidden,
-                p.hidden,
-                p.intermediate,
-                dtype_name(dt)
-            ),
+            ffn::shape(p, t, dt),
             c,
             c.bytes,
             Box::new(move |dev: &Device| {
@@ -104,15 +91,14 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             }),
         ));
     }
-    let (h, v) = (p.hidden as u64, p.vocab as u64);
     let preset = p.clone();
     out.push(Spec::new(
         "peers",
         format!("candle/{name}/rmsnorm/t1"),
         dt,
         format!("x=[1,1,{}] {}", p.hidden, dtype_name(dt)),
-        Cost::new(4 * h, 3 * h * e),
-        3 * h * e,
+        small_ops::rmsnorm_cost(p, 1, dt),
+        small_ops::rmsnorm_cost(p, 1, dt).bytes,
         Box::new(move |dev: &Device| {
             let w = randn(preset.hidden, 0.1, 21, dt, dev)?.affine(1.0, 1.0)?;
             let x = randn((1, 1, preset.hidden), 1.0, 22, dt, dev)?;
@@ -126,15 +112,9 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         "peers",
         format!("candle/{name}/lm_head/t1"),
         dt,
-        format!(
-            "x=[1,1,{}] W=[{},{}] {}",
-            p.hidden,
-            p.vocab,
-            p.hidden,
-            dtype_name(dt)
-        ),
-        Cost::matmul(1, v, h, e, v * h * e),
-        2 * v * h * e,
+        small_ops::lm_head_shape(p, dt),
+        small_ops::lm_head_cost(p, dt),
+        2 * small_ops::lm_head_cost(p, dt).bytes,
         Box::new(move |dev: &Device| {
             let w = Linear::new(weight(preset.vocab, preset.hidden, 23, dt, dev)?, None);
             let x = randn((1, 1, preset.hidden), 1.0, 24, dt, dev)?;
@@ -315,7 +295,7 @@ impl PeerModel {
 /// Loads `model` with candle-transformers on `device` in `dtype` (synthetic models are
 /// written first if needed, with the crate's own writer).
 pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Result<Loaded> {
-    let mem_before_load = crate::device::settled_memory_in_use(device);
+    let mem_before_load = crate::device::memory_in_use(device);
     let first_model = crate::device::note_model_load();
     let t0 = Instant::now();
     let (m, vocab, max_seq, dt) = match model {
@@ -413,13 +393,6 @@ fn loaded_for(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Re
     Ok(l)
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Prefill(usize),
-    Decode(usize),
-    Concurrent(usize),
-}
-
 pub fn end_to_end(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     let mut out = Vec::new();
     let dev = &ctx.device;
@@ -434,44 +407,10 @@ pub fn end_to_end(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             ModelRef::Gguf { path } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             _ => p.n_params() * elem_bytes(ctx.dtype),
         };
-        let fpt = 2 * p.n_params();
-        let mut kinds: Vec<(String, Kind, u64, Cost)> = Vec::new();
-        for &n in generation::PP {
-            kinds.push((
-                format!("prefill/pp{n}"),
-                Kind::Prefill(n),
-                n as u64,
-                Cost::new(fpt * n as u64, wb),
-            ));
-        }
-        for &d in generation::depths(dev) {
-            let t = (generation::TG - 1) as u64;
-            kinds.push((
-                format!("decode/tg{}/depth{d}", generation::TG),
-                Kind::Decode(d),
-                t,
-                Cost::new(fpt * t, wb * t),
-            ));
-        }
-        let (_, conc_gen) = generation::conc_lengths(dev);
-        for &c in generation::concurrency(dev) {
-            let t = (c * conc_gen) as u64;
-            kinds.push((
-                format!("concurrent/c{c}"),
-                Kind::Concurrent(c),
-                t,
-                Cost::new(fpt * t, wb * conc_gen as u64),
-            ));
-        }
-        for (id, kind, tokens, cost) in kinds {
-            let need = match kind {
-                Kind::Prefill(n) => n + 1,
-                Kind::Decode(d) => d.max(1) + generation::TG,
-                Kind::Concurrent(_) => {
-                    let (cp, cg) = generation::conc_lengths(dev);
-                    cp + cg
-                }
-            };
+        // the engine's cases (same lengths and costs), without TTFT: the peers have no
+        // request path, their TTFT is the 128-token prefill
+        for (id, kind, tokens, cost) in generation::workloads(p, dev, wb, false) {
+            let need = kind.positions(dev);
             let (preset, model2, dt) = (p.clone(), model.clone(), ctx.dtype);
             let spec = Spec::new(
                 "peers",
@@ -489,10 +428,9 @@ pub fn end_to_end(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
                 }),
             )
             .with_tokens(tokens);
-            out.push(if need > max_seq || need > p.max_context {
+            out.push(if need > max_seq {
                 spec.skipped(format!(
-                    "needs {need} positions; this candle model holds {}",
-                    max_seq.min(p.max_context)
+                    "needs {need} positions; this candle model holds {max_seq}"
                 ))
             } else {
                 spec
@@ -517,16 +455,9 @@ struct E2eCase {
 
 impl E2eCase {
     fn new(l: Arc<Loaded>, kind: Kind, dev: &Device) -> Result<Self> {
-        let lo = crate::synth::FIRST_WORD.min(l.vocab as u32 - 1);
-        let (conc_prompt, conc_gen) = generation::conc_lengths(dev);
+        let (_, conc_gen) = generation::conc_lengths(dev);
         // the same prompts (seeds) as the `generation` cases
-        let rows: Vec<Vec<u32>> = match kind {
-            Kind::Prefill(n) => vec![prompt_ids(n, lo, l.vocab, 7)],
-            Kind::Decode(d) => vec![prompt_ids(d.max(1), lo, l.vocab, 8)],
-            Kind::Concurrent(c) => (0..c)
-                .map(|i| prompt_ids(conc_prompt, lo, l.vocab, 100 + i as u64))
-                .collect(),
-        };
+        let rows = kind.prompts(l.vocab, dev);
         let (b, n) = (rows.len(), rows[0].len());
         if rows.iter().flatten().any(|&t| t as usize >= l.vocab) {
             bail!("a prompt token is outside the vocabulary");
@@ -589,7 +520,7 @@ impl Runner for E2eCase {
         let mut m = l.model.lock().expect("model lock");
         let t = Instant::now();
         match self.kind {
-            Kind::Prefill(_) => {
+            Kind::Prefill(_) | Kind::Ttft(_) => {
                 Self::argmax(&m.forward(&self.prompt, 0)?)?;
             }
             Kind::Decode(_) => self.decode(&mut m, self.prompt_len, generation::TG - 1)?,
@@ -601,18 +532,12 @@ impl Runner for E2eCase {
         Ok(Some(t.elapsed()))
     }
     fn extra(&self) -> serde_json::Value {
-        let itl = if self.itl_ms.is_empty() {
-            serde_json::Value::Null
-        } else {
-            let s = crate::stats::Summary::of(&self.itl_ms);
-            serde_json::json!({ "p50": s.p50, "p90": s.p90, "p99": s.p99, "mean": s.mean })
-        };
         serde_json::json!({
             "engine": "candle-transformers 0.10.2",
             "model": self.l.label,
             "engine_dtype": dtype_name(self.l.dtype),
             "load_s": self.l.load_time.as_secs_f64(),
-            "itl_ms": itl,
+            "itl_ms": generation::percentiles(&self.itl_ms),
             "memory": self.mem.report(),
         })
     }

@@ -26,6 +26,28 @@ pub const TOKENS: &[usize] = &[1, 512];
 pub const TOP_P: f32 = 0.9;
 pub const TEMPERATURE: f32 = 0.7;
 
+/// RMSNorm over `t` tokens: ~4 FLOPs per element; reads x and the weight, writes y.
+pub fn rmsnorm_cost(p: &Preset, t: usize, dt: DType) -> Cost {
+    let (tt, h, e) = (t as u64, p.hidden as u64, elem_bytes(dt));
+    Cost::new(4 * tt * h, (2 * tt * h + h) * e)
+}
+
+/// The LM head for one token: `[1, hidden] · [vocab, hidden]ᵀ`.
+pub fn lm_head_cost(p: &Preset, dt: DType) -> Cost {
+    let (h, v, e) = (p.hidden as u64, p.vocab as u64, elem_bytes(dt));
+    Cost::matmul(1, v, h, e, v * h * e)
+}
+
+pub fn lm_head_shape(p: &Preset, dt: DType) -> String {
+    format!(
+        "x=[1,1,{}] W=[{},{}] {}",
+        p.hidden,
+        p.vocab,
+        p.hidden,
+        dtype_name(dt)
+    )
+}
+
 pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     let mut out = Vec::new();
     let dt = ctx.dtype;
@@ -39,8 +61,8 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             format!("{}/rmsnorm/t{t}", p.name),
             dt,
             format!("x=[1,{t},{}] {}", p.hidden, dtype_name(dt)),
-            Cost::new(4 * tt * h, (2 * tt * h + h) * e),
-            (2 * tt * h + h) * e,
+            rmsnorm_cost(p, t, dt),
+            rmsnorm_cost(p, t, dt).bytes,
             Box::new(move |dev: &Device| {
                 Ok(Box::new(Op::rmsnorm(&preset, t, dt, dev)?) as Box<dyn Runner>)
             }),
@@ -88,14 +110,8 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         "small_ops",
         format!("{}/lm_head/t1", p.name),
         dt,
-        format!(
-            "x=[1,1,{}] W=[{},{}] {}",
-            p.hidden,
-            p.vocab,
-            p.hidden,
-            dtype_name(dt)
-        ),
-        Cost::matmul(1, v, h, e, v * h * e),
+        lm_head_shape(p, dt),
+        lm_head_cost(p, dt),
         2 * v * h * e,
         Box::new(move |dev: &Device| {
             Ok(Box::new(Op::lm_head(&preset, dt, dev)?) as Box<dyn Runner>)
