@@ -1,15 +1,13 @@
-//! The whole suite in one bench target (one binary to build and carry to a GPU machine).
-//! `cargo bench -- <filter>` selects cases; `cargo bench -- --list` lists them.
-mod benchmarks;
+//! The whole suite in one bench target (one binary to build and carry to a GPU machine):
+//! every part of `parts::REGISTRY`. `cargo bench -- <filter>` selects cases;
+//! `cargo bench -- --list` lists them.
 
-fn main() {
-    let mut c = mistral_rs_bench::harness::criterion();
-    benchmarks::attention::benches(&mut c);
-    benchmarks::ffn::benches(&mut c);
-    benchmarks::kv_cache::benches(&mut c);
-    benchmarks::quant_matmul::benches(&mut c);
-    benchmarks::small_ops::benches(&mut c);
-    benchmarks::generation::benches(&mut c);
-    benchmarks::peers::benches(&mut c);
-    mistral_rs_bench::harness::finish(c);
+fn main() -> std::process::ExitCode {
+    match mistral_rs_bench::run::harness::main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mistral-rs-bench: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -2,31 +2,34 @@
 //! (attention, FFN, KV cache, quantized matmul, small ops) and for end-to-end generation,
 //! on CPU, CUDA and Metal.
 //!
-//! - [`config`]: `models.toml`, the one source of shapes.
-//! - [`parts`]: one module per pipeline part; each defines its cases' set-up, run and cost.
-//! - [`harness`]: Criterion integration (profiles, device sync, skipping, summaries).
-//! - [`summary`], [`ceilings`]: machine-readable results and roofline figures.
+//! The crate is layered; each layer depends only on the layers above it in this list (a
+//! test, `tests/layout.rs`, checks every `crate::` path against it):
+//!
+//! | layer | folder | what it holds |
+//! |---|---|---|
+//! | 0 | [`util`] | paths, JSON files, units, statistics, the table type |
+//! | 1 | [`config`] | `models.toml` presets, run profiles |
+//! | 2 | [`device`] | device selection, sync, probes, memory sampler, measured ceilings |
+//! | 3 | [`case`] | typed case ids, cost, the spec/runner of a case, status |
+//! | 4 | [`engine`] | mistral.rs loaded and driven end to end, synthetic models, the model cache |
+//! | 5 | [`parts`] | one module per pipeline part, and the registry of parts |
+//! | 6 | [`results`] | the summary schema, Criterion's files, roofline, the summary writer |
+//! | 7 | [`run`] | the Criterion harness, the profiler, the JSON protocol |
+//! | 8 | [`analysis`], [`report`] | compare, baselines, budget, fidelity; peers report, plots, flamegraph diffs |
+//!
+//! `src/main.rs` is the command line only; `benches/bench_main.rs` hands the registry to the
+//! harness.
 
-pub mod baseline;
-pub mod budget;
+pub mod analysis;
 pub mod case;
-pub mod ceilings;
-pub mod compare;
 pub mod config;
 pub mod device;
-pub mod e2e;
-pub mod fidelity;
-pub mod flame;
-pub mod harness;
-pub mod jsonbench;
+pub mod engine;
 pub mod parts;
-pub mod peers_report;
-pub mod profiler;
-pub mod quant;
-pub mod stats;
-pub mod summary;
-pub mod synth;
-pub mod tensors;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod util;
 
 /// The mistral.rs release this suite is built against.
 pub const MISTRALRS_VERSION: &str = "0.8.1";

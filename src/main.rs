@@ -1,10 +1,19 @@
 //! `mistral-rs-bench`: with no subcommand, the JSON-in/JSON-out generation benchmark
 //! (`echo '{"prompt":"Hello","iterations":50}' | mistral-rs-bench`); subcommands for the
-//! suite's helpers.
+//! suite's helpers. The command line only: every subcommand is one call into the library,
+//! and this is the one place that ends the process with an exit code.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use mistral_rs_bench::{case::Ctx, ceilings, config::Models, device, jsonbench, parts, synth};
+use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity};
+use mistral_rs_bench::case::{Ctx, WeightFormat};
+use mistral_rs_bench::config::{parse_dtype, Models};
+use mistral_rs_bench::device::{self, ceilings};
+use mistral_rs_bench::engine::synth;
+use mistral_rs_bench::report::{flame, peers};
+use mistral_rs_bench::results::{derive::derive, tables, writer::preset_layers, Summary};
+use mistral_rs_bench::run::jsonbench;
+use mistral_rs_bench::{parts, util::paths};
 use std::io::Read;
 
 #[derive(Parser)]
@@ -28,8 +37,14 @@ enum Cmd {
         #[arg(long)]
         fresh: bool,
     },
-    /// List the component cases of the selected presets with their cost, as JSON lines.
+    /// List every case of the selected presets with its cost and typed id, as JSON lines.
     Cases,
+    /// List the pipeline parts (Criterion groups) in pipeline order, one per line.
+    Parts {
+        /// Only the component parts (one kernel or layer per case).
+        #[arg(long)]
+        components: bool,
+    },
     /// Time component cases with the suite's clock and with CUDA events (CUDA builds).
     Fidelity {
         /// Substrings of case ids (e.g. `small_ops/smollm2-135m/rmsnorm/t1`).
@@ -50,7 +65,7 @@ enum Cmd {
         /// Candidate: a folder (default: this run's target/criterion).
         candidate: Option<String>,
         /// Minimum effect size in %: smaller changes are noise however clear.
-        #[arg(long, default_value_t = mistral_rs_bench::compare::DEFAULT_THRESHOLD_PCT)]
+        #[arg(long, default_value_t = compare::DEFAULT_THRESHOLD_PCT)]
         threshold: f64,
         /// Also write compare.md, github-action-benchmark.json and bencher.json here.
         #[arg(long)]
@@ -104,7 +119,7 @@ enum Cmd {
         context: usize,
         /// Weight class and format of the projections/FFN (`float/f32`, `q4/Q4K`, ...).
         #[arg(long, default_value = "float/f32")]
-        format: String,
+        format: WeightFormat,
         /// Write the budget as JSON here too.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -151,7 +166,7 @@ fn main() {
     let code = match cli.cmd {
         None => json_mode(),
         Some(cmd) => match helper(cmd) {
-            Ok(()) => 0,
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("mistral-rs-bench: {e:#}");
                 2
@@ -187,7 +202,7 @@ fn json_mode() -> i32 {
     }
 }
 
-fn helper(cmd: Cmd) -> Result<()> {
+fn helper(cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Ceilings { fresh } => {
             let dev = device::from_env()?;
@@ -206,15 +221,22 @@ fn helper(cmd: Cmd) -> Result<()> {
                     device: dev.clone(),
                     dtype: device::compute_dtype(&dev, p.dtype())?,
                 };
-                for (_, gen) in parts::ALL.iter().chain([&parts::GENERATION, &parts::PEERS]) {
-                    for s in gen(&p, &ctx) {
+                for part in parts::REGISTRY {
+                    for s in (part.specs)(&p, &ctx)? {
                         let line = serde_json::json!({
-                            "case": s.full_id(), "shape": s.shape, "flops": s.cost.flops,
-                            "bytes": s.cost.bytes, "tokens": s.tokens,
+                            "case": s.full_id(), "id": s.id, "shape": s.shape,
+                            "flops": s.cost.flops, "bytes": s.cost.bytes, "tokens": s.tokens,
                             "intensity": s.cost.intensity(), "skip": s.skip,
                         });
                         println!("{line}");
                     }
+                }
+            }
+        }
+        Cmd::Parts { components } => {
+            for part in parts::REGISTRY {
+                if !components || part.kind == parts::Kind::Component {
+                    println!("{}", part.group);
                 }
             }
         }
@@ -225,50 +247,39 @@ fn helper(cmd: Cmd) -> Result<()> {
         } => {
             let dev = device::from_env()?;
             let presets = Models::load_default()?.selected()?;
-            let rows = mistral_rs_bench::fidelity::run(&presets, &dev, &cases, iters, samples)?;
-            println!("| case | suite (sync + Instant) | CUDA events | difference |");
-            println!("|---|---:|---:|---:|");
-            for r in &rows {
-                println!(
-                    "| {} | {} | {} | {:+.2} % |",
-                    r.case,
-                    mistral_rs_bench::summary::fmt_ns(r.suite_ns),
-                    mistral_rs_bench::summary::fmt_ns(r.events_ns),
-                    r.diff_pct
-                );
-            }
-            let out = mistral_rs_bench::summary::out_dir()
-                .join(format!("fidelity-{}.json", device::label(&dev)));
-            std::fs::create_dir_all(mistral_rs_bench::summary::out_dir())?;
-            std::fs::write(&out, serde_json::to_string_pretty(&rows)?)?;
+            let rows = fidelity::run(&presets, &dev, &cases, iters, samples)?;
+            print!("{}", fidelity::table(&rows).markdown());
+            let out = paths::out_dir().join(format!("fidelity-{}.json", device::label(&dev)));
+            std::fs::create_dir_all(paths::out_dir())?;
+            mistral_rs_bench::util::json::write(&out, &rows)?;
             eprintln!("written {}", out.display());
         }
         Cmd::Compare {
-            baseline,
+            baseline: base,
             candidate,
             threshold,
             out,
         } => {
-            let base = mistral_rs_bench::baseline::resolve(&baseline);
+            let base = baseline::resolve(&base);
             let cand = match candidate {
-                Some(c) => mistral_rs_bench::baseline::resolve(&c),
-                None => mistral_rs_bench::summary::criterion_dir(),
+                Some(c) => baseline::resolve(&c),
+                None => paths::criterion_dir(),
             };
-            let (rows, unmatched) = mistral_rs_bench::compare::compare(&base, &cand, threshold)?;
-            print!("{}", mistral_rs_bench::compare::markdown(&rows, threshold));
+            let (rows, unmatched) = compare::compare(&base, &cand, threshold)?;
+            print!("{}", compare::markdown(&rows, threshold));
             for u in &unmatched {
                 eprintln!("not compared: {u}");
             }
             if let Some(dir) = out {
-                for p in mistral_rs_bench::compare::write_outputs(&rows, threshold, &dir)? {
+                for p in compare::write_outputs(&rows, threshold, &dir)? {
                     eprintln!("written {}", p.display());
                 }
             }
             if rows
                 .iter()
-                .any(|r| r.verdict == mistral_rs_bench::compare::Verdict::Regression)
+                .any(|r| r.verdict == compare::Verdict::Regression)
             {
-                std::process::exit(1);
+                return Ok(1);
             }
         }
         Cmd::SaveBaseline {
@@ -276,19 +287,18 @@ fn helper(cmd: Cmd) -> Result<()> {
             force,
             command,
         } => {
-            let dest = mistral_rs_bench::baseline::save(&machine, force, command.as_deref())?;
+            let dest = baseline::save(&machine, force, command.as_deref())?;
             println!("{}", dest.display());
         }
         Cmd::MergeBaseline {
-            baseline,
+            baseline: base,
             criterion,
             summary,
             machine,
             replace,
         } => {
-            let dir = mistral_rs_bench::baseline::resolve(&baseline);
-            let m =
-                mistral_rs_bench::baseline::merge(&dir, &criterion, &summary, &machine, replace)?;
+            let dir = baseline::resolve(&base);
+            let m = baseline::merge(&dir, &criterion, &summary, &machine, replace)?;
             println!(
                 "{}: {} added, {} replaced, {} kept",
                 dir.display(),
@@ -298,7 +308,7 @@ fn helper(cmd: Cmd) -> Result<()> {
             );
         }
         Cmd::Flamediff { before, after, out } => {
-            mistral_rs_bench::flame::diff(
+            flame::diff(
                 &before,
                 &after,
                 &out,
@@ -317,47 +327,25 @@ fn helper(cmd: Cmd) -> Result<()> {
         } => {
             let dev = device::from_env()?;
             let path = summary.unwrap_or_else(|| {
-                mistral_rs_bench::summary::out_dir()
-                    .join(format!("summary-{}.json", device::label(&dev)))
+                paths::out_dir().join(format!("summary-{}.json", device::label(&dev)))
             });
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-            let s: mistral_rs_bench::summary::Summary = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: not a summary file: {e}", path.display()))?;
+            let s = Summary::load(&path)?;
             let models = Models::load_default()?;
             let p = models.get(&preset)?;
-            let (class, fmt) = format.split_once('/').ok_or_else(|| {
-                anyhow::anyhow!("--format must be CLASS/FORMAT, e.g. float/f32 or q4/Q4K")
-            })?;
-            let b = mistral_rs_bench::budget::build(
-                &s,
-                p,
-                context,
-                class,
-                fmt,
-                e2e_depth,
-                e2e_model.as_deref(),
-            )?;
-            print!("{}", mistral_rs_bench::budget::markdown(&b));
+            let b = budget::build(&s, p, context, &format, e2e_depth, e2e_model.as_deref())?;
+            print!("{}", budget::markdown(&b));
             if let Some(j) = json {
-                std::fs::write(&j, serde_json::to_string_pretty(&b)?)?;
+                mistral_rs_bench::util::json::write(&j, &b)?;
             }
         }
         Cmd::Report { summary } => {
-            let text = std::fs::read_to_string(&summary)
-                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", summary.display()))?;
-            let s: mistral_rs_bench::summary::Summary = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: not a summary file: {e}", summary.display()))?;
-            print!("{}", mistral_rs_bench::summary::report(&s));
+            let s = Summary::load(&summary)?;
+            print!("{}", tables::report(&s));
             // Derived figures are recomputed from the cases (summaries may have been merged).
-            let layers = Models::load_default()?
-                .presets
-                .into_iter()
-                .map(|(k, p)| (k, p.layers))
-                .collect();
-            mistral_rs_bench::summary::print_slopes(&mistral_rs_bench::summary::derive(
-                &s.cases, &layers,
-            ));
+            let slopes = tables::slopes_table(&derive(&s.cases, &preset_layers()));
+            if !slopes.is_empty() {
+                print!("\n{}", slopes.markdown());
+            }
         }
         Cmd::PeersReport {
             summaries,
@@ -365,26 +353,23 @@ fn helper(cmd: Cmd) -> Result<()> {
             force,
             no_memory,
         } => {
-            let mut r = mistral_rs_bench::peers_report::build(&summaries)?;
+            let mut r = peers::build(&summaries)?;
             if no_memory {
                 r.e2e.retain(|row| row.unit != "MiB");
             }
-            print!(
-                "{}",
-                mistral_rs_bench::peers_report::write(&r, &out, force)?
-            );
+            print!("{}", peers::write(&r, &out, force)?);
             eprintln!("mistral-rs-bench: report in {}", out.display());
         }
         Cmd::Synth { preset, dtype } => {
             let models = Models::load_default()?;
             let p = models.get(&preset)?;
             let dt = match dtype {
-                Some(d) => mistral_rs_bench::config::parse_dtype(&d)
+                Some(d) => parse_dtype(&d)
                     .ok_or_else(|| anyhow::anyhow!("dtype `{d}` is not one of f32, f16, bf16"))?,
                 None => p.dtype(),
             };
             println!("{}", synth::ensure(p, dt)?.display());
         }
     }
-    Ok(())
+    Ok(0)
 }

@@ -329,3 +329,33 @@ fn rounds_that_differ_as_processes_do_are_not_called_a_regression() {
         "{flagged_aa} false regressions in 48 A/A comparisons"
     );
 }
+
+#[test]
+fn every_committed_baseline_compares_with_itself_as_noise() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target-baselines");
+    let mut n = 0;
+    for e in std::fs::read_dir(&root).unwrap() {
+        let dir = e.unwrap().path();
+        if !dir.join("criterion").is_dir() {
+            continue;
+        }
+        let (code, md, err) = compare(&dir, &dir);
+        assert_eq!(code, 0, "{}: {md}\n{err}", dir.display());
+        assert!(
+            md.contains("0 regression(s), 0 improvement(s)"),
+            "{}: {md}",
+            dir.display()
+        );
+        // grouped by pipeline part: every group heading is a part of the registry
+        for line in md.lines().filter(|l| l.starts_with("#### ")) {
+            let g = &line[5..];
+            assert!(
+                g.parse::<mistral_rs_bench::case::Group>().is_ok(),
+                "{}: heading {line}",
+                dir.display()
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 3, "only {n} baselines found");
+}

@@ -3,11 +3,11 @@
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, D};
-use mistral_rs_bench::case::{Cost, Runner};
+use mistral_rs_bench::case::{AttnPath, CachePolicy, Cost, Runner};
 use mistral_rs_bench::config::{Models, Preset};
+use mistral_rs_bench::parts::quant::Format;
+use mistral_rs_bench::parts::tensors::rel_error;
 use mistral_rs_bench::parts::{attention, ffn, kv_cache, quant_matmul, small_ops};
-use mistral_rs_bench::quant::Format;
-use mistral_rs_bench::tensors::rel_error;
 use mistralrs_quant::IsqType;
 
 fn tiny() -> Preset {
@@ -94,7 +94,8 @@ fn composed_attention_matches_f32_reference() -> Result<()> {
     let dev = Device::Cpu;
     // prefill (causal mask, GQA), a prefill longer than the engine's 1024-row chunk, and decode
     for (q_len, kv_len) in [(128, 128), (1100, 1100), (1, 512), (1, 700)] {
-        let (out, inputs) = attention::run_once(&p, "naive", q_len, kv_len, DType::F32, &dev)?;
+        let (out, inputs) =
+            attention::run_once(&p, AttnPath::Naive, q_len, kv_len, DType::F32, &dev)?;
         let reference = attention::reference(&inputs)?;
         assert_eq!(out.dims(), &[1, p.heads, q_len, p.head_dim]);
         // The engine's MatMul runs CPU matmuls in f16: allow f16-level error.
@@ -109,7 +110,7 @@ fn causal_mask_really_masks() -> Result<()> {
     // Changing the last key/value must not change the first query's output.
     let p = tiny();
     let dev = Device::Cpu;
-    let (_, mut inputs) = attention::run_once(&p, "naive", 16, 16, DType::F32, &dev)?;
+    let (_, mut inputs) = attention::run_once(&p, AttnPath::Naive, 16, 16, DType::F32, &dev)?;
     let before = attention::naive(&inputs)?.narrow(2, 0, 1)?;
     let last_k = inputs.k.narrow(2, 15, 1)?.affine(0.0, 5.0)?;
     inputs.k = Tensor::cat(&[inputs.k.narrow(2, 0, 15)?, last_k], 2)?;
@@ -165,15 +166,15 @@ fn grow_cache_holds_appended_values_across_grow_points() -> Result<()> {
 #[test]
 fn kv_append_costs_jump_at_grow_points() {
     let p = smollm2();
-    let (c511, a511) = kv_cache::append_cost(&p, "grow512", 511, DType::F32);
-    let (c512, a512) = kv_cache::append_cost(&p, "grow512", 512, DType::F32);
+    let (c511, a511) = kv_cache::append_cost(&p, CachePolicy::Grow512, 511, DType::F32);
+    let (c512, a512) = kv_cache::append_cost(&p, CachePolicy::Grow512, 512, DType::F32);
     let row = (p.kv_heads * p.head_dim * 4) as u64;
     assert_eq!(c511.bytes, 2 * row);
     assert_eq!(a511, 0);
     assert_eq!(a512, 2 * 1024 * row);
     // copy 512 rows (read + write), write the new row; K and V (zero-fill not counted)
     assert_eq!(c512.bytes, 2 * (2 * 512 * row + row));
-    let (concat, alloc) = kv_cache::append_cost(&p, "concat", 100, DType::F32);
+    let (concat, alloc) = kv_cache::append_cost(&p, CachePolicy::Concat, 100, DType::F32);
     assert_eq!(alloc, 2 * 101 * row);
     assert_eq!(concat.bytes, 2 * (2 * 100 * row + 2 * row));
 }
@@ -298,7 +299,7 @@ fn timing_excludes_resets_and_counts_every_iteration() -> Result<()> {
         resets: 0,
         reset_each: true,
     };
-    let d = mistral_rs_bench::harness::time_iters(&mut r, &dev, 10)?;
+    let d = mistral_rs_bench::run::timing::time_iters(&mut r, &dev, 10)?;
     assert_eq!((r.runs, r.resets), (10, 10));
     // 10 runs of ≥1 ms are timed; the 50 ms of resets are not.
     assert!(d.as_millis() >= 10 && d.as_millis() < 40, "{d:?}");
@@ -307,7 +308,7 @@ fn timing_excludes_resets_and_counts_every_iteration() -> Result<()> {
         resets: 0,
         reset_each: false,
     };
-    mistral_rs_bench::harness::time_iters(&mut r, &dev, 7)?;
+    mistral_rs_bench::run::timing::time_iters(&mut r, &dev, 7)?;
     assert_eq!((r.runs, r.resets), (7, 0));
     Ok(())
 }
@@ -325,10 +326,20 @@ fn rope_rotates_pairs_without_changing_norms() -> Result<()> {
         true,
         DType::F32,
     )?;
-    let q =
-        mistral_rs_bench::tensors::randn((1, p.heads, 5, p.head_dim), 1.0, 1, DType::F32, &dev)?;
-    let k =
-        mistral_rs_bench::tensors::randn((1, p.kv_heads, 5, p.head_dim), 1.0, 2, DType::F32, &dev)?;
+    let q = mistral_rs_bench::parts::tensors::randn(
+        (1, p.heads, 5, p.head_dim),
+        1.0,
+        1,
+        DType::F32,
+        &dev,
+    )?;
+    let k = mistral_rs_bench::parts::tensors::randn(
+        (1, p.kv_heads, 5, p.head_dim),
+        1.0,
+        2,
+        DType::F32,
+        &dev,
+    )?;
     let (q2, _) = rope.forward(&q, &k, &[7])?;
     let n1 = q.sqr()?.sum(D::Minus1)?;
     let n2 = q2.sqr()?.sum(D::Minus1)?;

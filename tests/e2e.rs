@@ -1,9 +1,7 @@
 //! The engine wrapper and the synthetic model writer, on the `tiny` preset (CPU).
 
 use mistral_rs_bench::config::Models;
-use mistral_rs_bench::e2e::{Engine, EngineOptions, ModelRef};
-use mistral_rs_bench::parts::generation::runtime;
-use mistral_rs_bench::synth;
+use mistral_rs_bench::engine::{runtime, synth, Engine, EngineOptions, ModelRef};
 use std::time::Duration;
 
 fn tiny_engine() -> Engine {

@@ -4,13 +4,14 @@
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, D};
+use mistral_rs_bench::case::Status;
 use mistral_rs_bench::config::Models;
-use mistral_rs_bench::e2e::{Engine, EngineOptions, ModelRef};
-use mistral_rs_bench::parts::{attention, ffn, generation::runtime, peers};
-use mistral_rs_bench::peers_report;
-use mistral_rs_bench::quant::Format;
-use mistral_rs_bench::summary::{CaseSummary, Estimates, Summary};
-use mistral_rs_bench::tensors::rel_error;
+use mistral_rs_bench::engine::{runtime, Engine, EngineOptions, ModelRef};
+use mistral_rs_bench::parts::quant::Format;
+use mistral_rs_bench::parts::tensors::rel_error;
+use mistral_rs_bench::parts::{attention, ffn, peers};
+use mistral_rs_bench::report::peers as peers_report;
+use mistral_rs_bench::results::{CaseSummary, Estimates, Summary};
 use std::time::Duration;
 
 fn preset(name: &str) -> mistral_rs_bench::config::Preset {
@@ -98,13 +99,14 @@ fn candle_transformers_decodes_what_mistralrs_decodes() -> Result<()> {
 fn case(id: &str, group: &str, median_ns: f64, tokens: Option<u64>) -> CaseSummary {
     CaseSummary {
         case: id.into(),
+        case_id: None,
         group: group.into(),
         preset: "smollm2-135m".into(),
         device: "cpu".into(),
         device_name: "test cpu".into(),
         dtype: "f32".into(),
         shape: String::new(),
-        status: "ok".into(),
+        status: Status::Ok,
         reason: None,
         flops: 0,
         bytes: 0,
@@ -175,7 +177,7 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
                 None,
             ),
             case(
-                "attention/smollm2-135m/decode/other/ctx2048",
+                "attention/smollm2-135m/decode/paged/ctx2048",
                 "attention",
                 300e3,
                 None,
@@ -231,7 +233,7 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
     assert_eq!(attn.values, [Some(300.0), Some(600.0), Some(150.0)]);
     assert_eq!(
         attn.notes[0].as_deref(),
-        Some("attention/smollm2-135m/decode/other/ctx2048")
+        Some("attention/smollm2-135m/decode/paged/ctx2048")
     );
     assert!((attn.advantage(1).unwrap() - 2.0).abs() < 1e-9);
 

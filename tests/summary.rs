@@ -1,7 +1,9 @@
 //! Reading Criterion's output and the roofline arithmetic of the summary.
 
-use mistral_rs_bench::ceilings::Ceilings;
-use mistral_rs_bench::summary::{index_criterion, read_estimates, roofline};
+use mistral_rs_bench::case::Status;
+use mistral_rs_bench::device::ceilings::Ceilings;
+use mistral_rs_bench::results::criterion::{index as index_criterion, read_estimates};
+use mistral_rs_bench::results::roofline::roofline;
 
 fn estimate(p: f64) -> String {
     format!(
@@ -67,7 +69,8 @@ fn roofline_shares_of_ceilings() {
         measured_at: String::new(),
     };
     // 1e9 bytes and 5e10 FLOPs in 0.1 s: 10 GB/s (50 %), 500 GFLOP/s (500 %: a bug to see).
-    let (gbps, gflops, pbw, pfl) = roofline(50_000_000_000, 1_000_000_000, 1e8, Some(&c));
+    let r = roofline(50_000_000_000, 1_000_000_000, 1e8, Some(&c));
+    let (gbps, gflops, pbw, pfl) = (r.gbps, r.gflops, r.pct_bw, r.pct_flop);
     assert!((gbps - 10.0).abs() < 1e-9);
     assert!((gflops - 500.0).abs() < 1e-9);
     assert!((pbw.unwrap() - 50.0).abs() < 1e-9);
@@ -80,21 +83,22 @@ fn case(
     preset: &str,
     median_ns: f64,
     tokens: Option<u64>,
-) -> mistral_rs_bench::summary::CaseSummary {
-    mistral_rs_bench::summary::CaseSummary {
+) -> mistral_rs_bench::results::CaseSummary {
+    mistral_rs_bench::results::CaseSummary {
         case: format!("{group}/{id}"),
+        case_id: None,
         group: group.into(),
         preset: preset.into(),
         device: "cpu".into(),
         device_name: "t".into(),
         dtype: "f32".into(),
         shape: String::new(),
-        status: "ok".into(),
+        status: Status::Ok,
         reason: None,
         flops: 0,
         bytes: 0,
         tokens,
-        estimates: Some(mistral_rs_bench::summary::Estimates {
+        estimates: Some(mistral_rs_bench::results::Estimates {
             median_ns,
             median_lo_ns: median_ns,
             median_hi_ns: median_ns,
@@ -144,7 +148,7 @@ fn context_slope_from_decode_depths_and_components() {
         case("attention", "p/prefill/naive/ctx512", "p", 9e6, None),
     ];
     let layers = [("p".to_string(), 30usize)].into_iter().collect();
-    let d = mistral_rs_bench::summary::derive(&cases, &layers);
+    let d = mistral_rs_bench::results::derive::derive(&cases, &layers);
     let m = &d["context_slope"]["m"];
     assert!(
         (m["engine_slope_ms_per_1k_ctx"].as_f64().unwrap() - 1000.0 * 2.0 / 2048.0).abs() < 1e-9,
@@ -213,7 +217,7 @@ fn decode_step_budget_sums_components_against_the_engine() {
         127.0 * ms(2.0),
         Some(127),
     ));
-    let s = mistral_rs_bench::summary::Summary {
+    let s = mistral_rs_bench::results::Summary {
         device: "cpu".into(),
         device_name: "t".into(),
         profile: serde_json::Value::Null,
@@ -224,7 +228,15 @@ fn decode_step_budget_sums_components_against_the_engine() {
         cases,
         derived: serde_json::Value::Null,
     };
-    let b = mistral_rs_bench::budget::build(&s, &p, 512, "float", "f32", None, None).unwrap();
+    let b = mistral_rs_bench::analysis::budget::build(
+        &s,
+        &p,
+        512,
+        &"float/f32".parse().unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
     let expect = l * (0.1 + 0.02 + 2.0 * 0.01 + 0.02 + 0.2 + 0.01 + 0.001)
         + (2.0 * l + 1.0) * 0.005
         + 0.003
@@ -240,7 +252,7 @@ fn decode_step_budget_sums_components_against_the_engine() {
         b.missing,
         vec!["small_ops/tiny/sampling/greedy".to_string()]
     );
-    let md = mistral_rs_bench::budget::markdown(&b);
+    let md = mistral_rs_bench::analysis::budget::markdown(&b);
     assert!(
         md.contains("remainder (engine overhead)") && md.contains("kv append"),
         "{md}"
@@ -248,4 +260,33 @@ fn decode_step_budget_sums_components_against_the_engine() {
     // shares add up with the remainder to 100 %
     let shares: f64 = b.rows.iter().filter_map(|r| r.share_pct).sum();
     assert!((shares + b.remainder_pct.unwrap() - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn every_committed_summary_loads_with_typed_ids() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target-baselines");
+    let mut n = 0;
+    for e in walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !(name.ends_with(".json")
+            && (name.starts_with("summary-") || name.starts_with("peers-torch-")))
+        {
+            continue;
+        }
+        let s = mistral_rs_bench::results::Summary::load(e.path())
+            .unwrap_or_else(|err| panic!("{err:#}"));
+        for c in &s.cases {
+            let id = c
+                .case_id
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: {} has no typed id", e.path().display(), c.case));
+            assert_eq!(id.to_string(), c.case);
+            assert_eq!(id.group().to_string(), c.group, "{}", c.case);
+        }
+        n += 1;
+    }
+    assert!(n >= 4, "only {n} committed summaries");
 }

@@ -19,10 +19,10 @@
 //! would run without it. The engine's own CPU attention is measured in place, end to end,
 //! by the `generation` group's context slope.
 
-use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::case::{elem_bytes, AttnPath, Case, CaseId, Cost, Ctx, Phase, Runner, Spec};
 use crate::config::{dtype_name, Preset};
 use crate::parts::contexts;
-use crate::tensors::{randn, token_ids};
+use crate::parts::tensors::{randn, token_ids};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, D};
 use mistralrs_core::layers::{repeat_kv, CausalMasker, MatMul};
@@ -35,23 +35,20 @@ pub const DECODE: &[usize] = &[512, 2048, 8192, 32768];
 pub const ENGINE_CHUNK: usize = 1024;
 /// The engine grows its KV buffers in steps of 512 tokens; decode reads a view of one.
 pub const CACHE_STEP: usize = 512;
-/// Paged-attention block size (mistral.rs's default).
-pub const PAGE_BLOCK: usize = 32;
-
 /// Attention paths this build and device can run.
-pub fn paths(device: &Device, dtype: DType, decode: bool) -> Vec<&'static str> {
-    let mut v = vec!["naive"];
+pub fn paths(device: &Device, dtype: DType, decode: bool) -> Vec<AttnPath> {
+    let mut v = vec![AttnPath::Naive];
     if device.is_cuda() && decode {
-        v.push("cublaslt");
+        v.push(AttnPath::Cublaslt);
     }
     if (device.is_cuda() || device.is_metal()) && decode {
-        v.push("paged");
+        v.push(AttnPath::Paged);
     }
     if cfg!(feature = "flash-attn") && device.is_cuda() && dtype != DType::F32 {
-        v.push("flash");
+        v.push(AttnPath::Flash);
     }
     if device.is_metal() {
-        v.push("metal_sdpa");
+        v.push(AttnPath::MetalSdpa);
     }
     v
 }
@@ -94,16 +91,22 @@ fn naive_mem(p: &Preset, q_len: usize, kv_len: usize, dtype: DType) -> u64 {
         * e
 }
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     let dt = ctx.dtype;
-    let mut push = |phase: &'static str, q_len: usize, kv_len: usize| {
-        for path in paths(&ctx.device, dt, phase == "decode") {
-            let id = format!("{}/{phase}/{path}/ctx{kv_len}", p.name);
+    let mut push = |phase: Phase, q_len: usize, kv_len: usize| {
+        for path in paths(&ctx.device, dt, phase == Phase::Decode) {
+            let id = CaseId::preset(
+                &p.name,
+                Case::Attention {
+                    phase,
+                    path,
+                    ctx: kv_len,
+                },
+            );
             let shape = shape(p, q_len, kv_len, dt);
             let preset = p.clone();
             let spec = Spec::new(
-                "attention",
                 id,
                 dt,
                 shape,
@@ -115,12 +118,12 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         }
     };
     for c in contexts(p, PREFILL) {
-        push("prefill", c, c);
+        push(Phase::Prefill, c, c);
     }
     for c in contexts(p, DECODE) {
-        push("decode", 1, c);
+        push(Phase::Decode, 1, c);
     }
-    out
+    Ok(out)
 }
 
 /// Inputs of one attention call, laid out as the engine holds them: Q/K/V
@@ -239,7 +242,7 @@ pub fn reference(i: &Inputs) -> Result<Tensor> {
 
 struct Attn {
     inputs: Inputs,
-    path: &'static str,
+    path: AttnPath,
     #[allow(dead_code)]
     gpu: Option<GpuState>,
 }
@@ -260,7 +263,7 @@ enum GpuState {
 
 fn build(
     p: &Preset,
-    path: &'static str,
+    path: AttnPath,
     q_len: usize,
     kv_len: usize,
     dtype: DType,
@@ -273,7 +276,7 @@ impl Attn {
     /// Inputs and the path's extra state (set-up only).
     fn new(
         p: &Preset,
-        path: &'static str,
+        path: AttnPath,
         q_len: usize,
         kv_len: usize,
         dtype: DType,
@@ -281,8 +284,8 @@ impl Attn {
     ) -> Result<Self> {
         let inputs = Inputs::new(p, q_len, kv_len, dtype, dev)?;
         let gpu = match path {
-            "paged" => Some(paged_state(p, &inputs, kv_len, dtype, dev)?),
-            "cublaslt" => {
+            AttnPath::Paged => Some(paged_state(p, &inputs, kv_len, dtype, dev)?),
+            AttnPath::Cublaslt => {
                 mistralrs_quant::cublaslt::maybe_init_cublas_lt_wrapper(dev.clone());
                 if mistralrs_quant::cublaslt::CUBLASLT_CONTROLLER
                     .get_for_device(dev)
@@ -292,15 +295,14 @@ impl Attn {
                 }
                 Some(GpuState::Scratch(inputs.q.flatten(0, 1)?.zeros_like()?))
             }
-            _ => None,
+            AttnPath::Naive | AttnPath::Flash | AttnPath::MetalSdpa => None,
         };
         Ok(Attn { inputs, path, gpu })
     }
 }
 
-/// Paged caches holding the same K/V as `inputs`, in the layout of `reshape_and_cache`:
-/// key `[blocks, kv_heads, head_dim/x, block, x]` (x = 16 bytes of elements), value
-/// `[blocks, kv_heads, head_dim, block]`.
+/// Paged caches holding the same K/V as `inputs`, in the layout of `reshape_and_cache`
+/// ([`crate::parts::paged::caches`]).
 #[allow(unused_variables)]
 fn paged_state(
     p: &Preset,
@@ -311,14 +313,9 @@ fn paged_state(
 ) -> Result<GpuState> {
     #[cfg(any(feature = "cuda", feature = "metal"))]
     {
-        let x = 16 / dtype.size_in_bytes();
-        let blocks = kv_len.div_ceil(PAGE_BLOCK);
-        let key_cache = Tensor::zeros(
-            (blocks, p.kv_heads, p.head_dim / x, PAGE_BLOCK, x),
-            dtype,
-            dev,
-        )?;
-        let value_cache = Tensor::zeros((blocks, p.kv_heads, p.head_dim, PAGE_BLOCK), dtype, dev)?;
+        use crate::parts::paged;
+        let blocks = paged::blocks(kv_len);
+        let (key_cache, value_cache) = paged::caches(p, blocks, dtype, dev)?;
         let k = i.k.squeeze(0)?.transpose(0, 1)?.contiguous()?; // [kv_len, kv_heads, d]
         let v = i.v.squeeze(0)?.transpose(0, 1)?.contiguous()?;
         let slots = Tensor::arange(0i64, kv_len as i64, dev)?;
@@ -348,11 +345,11 @@ impl Attn {
     fn forward(&self) -> Result<Tensor> {
         let i = &self.inputs;
         match self.path {
-            "naive" => naive(i),
-            "cublaslt" => self.cublaslt(),
-            "paged" => self.paged(),
-            "flash" => self.flash(),
-            "metal_sdpa" => {
+            AttnPath::Naive => naive(i),
+            AttnPath::Cublaslt => self.cublaslt(),
+            AttnPath::Paged => self.paged(),
+            AttnPath::Flash => self.flash(),
+            AttnPath::MetalSdpa => {
                 let mask = match &i.mask {
                     Some(m) => Some(m.broadcast_as((1, i.q.dim(1)?, i.q.dim(2)?, i.k.dim(2)?))?),
                     None => None,
@@ -367,7 +364,6 @@ impl Attn {
                     1.0,
                 )?)
             }
-            other => anyhow::bail!("unknown attention path {other}"),
         }
     }
 
@@ -462,7 +458,7 @@ impl Runner for Attn {
 /// (for tests and fidelity checks).
 pub fn run_once(
     p: &Preset,
-    path: &'static str,
+    path: AttnPath,
     q_len: usize,
     kv_len: usize,
     dtype: DType,
@@ -470,7 +466,7 @@ pub fn run_once(
 ) -> Result<(Tensor, Inputs)> {
     let a = Attn::new(p, path, q_len, kv_len, dtype, dev)?;
     let out = a.forward()?;
-    let out = if path == "paged" {
+    let out = if path == AttnPath::Paged {
         out.unsqueeze(2)?
     } else {
         out

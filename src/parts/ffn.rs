@@ -3,10 +3,10 @@
 //! decode (1 token) and prefill (128, 512 tokens); unquantized, and with gate/up/down
 //! quantized in situ (`QuantMethod::apply_isq`) at 4 and 8 bits.
 
-use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::case::{elem_bytes, Case, CaseId, Cost, Ctx, Phase, Runner, Spec};
 use crate::config::{dtype_name, Preset};
-use crate::quant::{self, Format};
-use crate::tensors::{randn, single_comm, var_builder, weight};
+use crate::parts::quant::{self, Format};
+use crate::parts::tensors::{randn, single_comm, var_builder, weight};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use mistralrs_core::layers::{Activation, Mlp};
@@ -50,23 +50,32 @@ pub fn shape(p: &Preset, tokens: usize, dt: DType) -> String {
     )
 }
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+/// Decode for one token, prefill for more.
+pub fn phase(tokens: usize) -> Phase {
+    if tokens == 1 {
+        Phase::Decode
+    } else {
+        Phase::Prefill
+    }
+}
+
+pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     for format in formats(ctx.dtype) {
         for &t in TOKENS {
-            let phase = if t == 1 { "decode" } else { "prefill" };
-            let id = format!(
-                "{}/{}/{}/{phase}/t{t}",
-                p.name,
-                format.class(),
-                format.name()
+            let id = CaseId::preset(
+                &p.name,
+                Case::Ffn {
+                    format: format.id(),
+                    phase: phase(t),
+                    tokens: t,
+                },
             );
             let shape = shape(p, t, ctx.dtype);
             let c = cost(p, t, format, ctx.dtype);
             let mem = 3 * (p.hidden * p.intermediate) as u64 * 4 + c.bytes;
             let (preset, dtype) = (p.clone(), ctx.dtype);
             out.push(Spec::new(
-                "ffn",
                 id,
                 ctx.dtype,
                 shape,
@@ -80,7 +89,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             ));
         }
     }
-    out
+    Ok(out)
 }
 
 /// The engine's `Mlp` with seeded weights, quantized to `format` (set-up only).

@@ -12,20 +12,18 @@
 //! Model load (and writing a synthetic model) happens once per model, outside every timed
 //! region; each case then runs one untimed request before Criterion's warm-up.
 
-use crate::case::{Cost, Ctx, Runner, Spec};
+use crate::case::{Case, CaseId, Cost, Ctx, ModelName, Runner, Spec, Workload};
 use crate::config::{dtype_name, Preset};
-use crate::e2e::{models_of, prompt_ids, Engine, EngineOptions, ModelRef};
+use crate::engine::{cache, models_of, prompt_ids, request_timeout, runtime, Engine};
+use crate::engine::{EngineOptions, ModelRef};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use mistralrs_core::IsqType;
-use once_cell::sync::Lazy;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// ISQ variants to add: `MISTRALRS_BENCH_ISQ=q4k,q8_0` (any mistral.rs ISQ name).
 pub const ISQ_ENV: &str = "MISTRALRS_BENCH_ISQ";
-/// Deadline of one request in seconds (`MISTRALRS_BENCH_REQUEST_TIMEOUT_S`, default 600).
-pub const TIMEOUT_ENV: &str = "MISTRALRS_BENCH_REQUEST_TIMEOUT_S";
 /// Paged-attention KV cache on GPUs: `off`, or how many full-context sequences it holds
 /// (`MISTRALRS_BENCH_PAGED`, default 8).
 pub const PAGED_ENV: &str = "MISTRALRS_BENCH_PAGED";
@@ -77,14 +75,6 @@ pub fn isq_variants(device: &Device) -> Result<Vec<IsqType>> {
         .collect()
 }
 
-pub fn request_timeout() -> Duration {
-    let s = std::env::var(TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(600);
-    Duration::from_secs(s)
-}
-
 /// Approximate bytes of weights read per decoded token, for the bandwidth check.
 fn weight_bytes(p: &Preset, model: &ModelRef, isq: Option<IsqType>) -> u64 {
     if let ModelRef::Gguf { path } = model {
@@ -102,7 +92,7 @@ fn weight_bytes(p: &Preset, model: &ModelRef, isq: Option<IsqType>) -> u64 {
 }
 
 /// Engine options for a preset on a device.
-pub fn engine_options(p: &Preset, device: &Device, isq: Option<IsqType>) -> EngineOptions {
+pub fn engine_options(p: &Preset, device: &Device, isq: Option<IsqType>) -> Result<EngineOptions> {
     let deepest = depths(device)
         .iter()
         .copied()
@@ -111,140 +101,99 @@ pub fn engine_options(p: &Preset, device: &Device, isq: Option<IsqType>) -> Engi
         .max(*PP.last().unwrap());
     let max_seq_len = (deepest + TG + 64).min(p.max_context);
     let max_seqs = concurrency(device).iter().copied().max().unwrap_or(1);
-    EngineOptions {
+    Ok(EngineOptions {
         device: device.clone(),
         isq,
-        paged_ctx: paged_seqs(device).map(|n| max_seq_len * n),
+        paged_ctx: paged_seqs(device)?.map(|n| max_seq_len * n),
         max_seqs,
         max_seq_len,
-    }
+    })
 }
 
 /// Full-context sequences the paged KV cache holds (None: no paged attention; always None
 /// on the CPU, where the engine has none).
-pub fn paged_seqs(device: &Device) -> Option<usize> {
+pub fn paged_seqs(device: &Device) -> Result<Option<usize>> {
     if device.is_cpu() {
-        return None;
+        return Ok(None);
     }
     match std::env::var(PAGED_ENV).ok().as_deref().map(str::trim) {
-        None | Some("") => Some(8),
-        Some("off") => None,
-        Some(n) => {
-            match n.parse::<usize>() {
-                Ok(k) if k > 0 => Some(k),
-                _ => {
-                    eprintln!("mistral-rs-bench: {PAGED_ENV} must be `off` or a positive count, not `{n}`");
-                    std::process::exit(2);
-                }
-            }
-        }
+        None | Some("") => Ok(Some(8)),
+        Some("off") => Ok(None),
+        Some(n) => match n.parse::<usize>() {
+            Ok(k) if k > 0 => Ok(Some(k)),
+            _ => bail!("{PAGED_ENV} must be `off` or a positive count, not `{n}`"),
+        },
     }
 }
 
-/// The loaded engine and the key (model, ISQ, device) it was loaded for.
-type EngineSlot = Option<(String, Arc<Engine>)>;
-
-static ENGINE: Lazy<Mutex<EngineSlot>> = Lazy::new(|| Mutex::new(None));
-static RT: Lazy<tokio::runtime::Runtime> = Lazy::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-});
-
-/// The process-wide tokio runtime the e2e cases and the JSON binary block on.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    &RT
-}
-
-/// Drops the engine the `generation` cases hold (before another engine loads a model).
-pub fn release_engine() {
-    *ENGINE.lock().expect("engine lock") = None;
-}
-
-/// The engine for `(model, isq)`, loading it (and dropping the previous one) if needed.
+/// The engine for `(model, isq)` from the one model cache, loading it (and dropping the
+/// model held before) if needed.
 pub fn engine_for(
     p: &Preset,
     model: &ModelRef,
     isq: Option<IsqType>,
     device: &Device,
 ) -> Result<Arc<Engine>> {
-    let key = format!("{model:?}/{isq:?}/{device:?}");
-    let mut slot = ENGINE.lock().expect("engine lock");
-    if let Some((k, e)) = slot.as_ref() {
-        if *k == key {
-            return Ok(e.clone());
-        }
-    }
-    *slot = None; // drop the previous engine before loading the next
-    let opts = engine_options(p, device, isq);
-    eprintln!(
-        "mistral-rs-bench: loading {}{} ...",
-        model.name(),
-        isq.map(|q| format!(" with ISQ {q:?}")).unwrap_or_default()
-    );
-    let e = Arc::new(runtime().block_on(Engine::load(model, Some(p), &opts))?);
-    eprintln!(
-        "mistral-rs-bench: loaded in {:.1} s (dtype {})",
-        e.load_time.as_secs_f64(),
-        dtype_name(e.dtype)
-    );
-    *slot = Some((key, e.clone()));
-    Ok(e)
+    let key = format!("engine/{model:?}/{isq:?}/{device:?}");
+    let opts = engine_options(p, device, isq)?;
+    cache::get_or_load(&key, || {
+        eprintln!(
+            "mistral-rs-bench: loading {}{} ...",
+            model.name(),
+            isq.map(|q| format!(" with ISQ {q:?}")).unwrap_or_default()
+        );
+        let e = runtime().block_on(Engine::load(model, Some(p), &opts))?;
+        eprintln!(
+            "mistral-rs-bench: loaded in {:.1} s (dtype {})",
+            e.load_time.as_secs_f64(),
+            dtype_name(e.dtype)
+        );
+        Ok(e)
+    })
 }
 
-/// What one end-to-end iteration is (shared with the candle peers, `parts::peers`).
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    Prefill(usize),
-    Decode(usize),
-    Ttft(usize),
-    Concurrent(usize),
-}
-
-impl Kind {
-    /// Positions a sequence of this case occupies (prompt + generated).
-    pub fn positions(&self, device: &Device) -> usize {
-        match *self {
-            Kind::Prefill(n) | Kind::Ttft(n) => n + 1,
-            Kind::Decode(d) => d.max(1) + TG,
-            Kind::Concurrent(_) => {
-                let (cp, cg) = conc_lengths(device);
-                cp + cg
-            }
-        }
-    }
-
-    /// The prompts of one iteration: seeded ids in `FIRST_WORD..vocab`, the same for every
-    /// engine that runs the case.
-    pub fn prompts(&self, vocab: usize, device: &Device) -> Vec<Vec<u32>> {
-        let lo = crate::synth::FIRST_WORD.min(vocab as u32 - 1);
-        match *self {
-            Kind::Prefill(n) | Kind::Ttft(n) => vec![prompt_ids(n, lo, vocab, 7)],
-            Kind::Decode(d) => vec![prompt_ids(d.max(1), lo, vocab, 8)],
-            Kind::Concurrent(c) => {
-                let (cp, _) = conc_lengths(device);
-                (0..c)
-                    .map(|i| prompt_ids(cp, lo, vocab, 100 + i as u64))
-                    .collect()
-            }
+/// Positions a sequence of this workload occupies (prompt + generated).
+pub fn positions(w: &Workload, device: &Device) -> usize {
+    match *w {
+        Workload::Prefill { prompt } | Workload::Ttft { prompt } => prompt + 1,
+        Workload::Decode { gen, depth } => depth.max(1) + gen,
+        Workload::Concurrent { .. } => {
+            let (cp, cg) = conc_lengths(device);
+            cp + cg
         }
     }
 }
 
-/// One end-to-end case of a model: its id tail, what it runs, tokens per iteration, cost.
-pub type Workload = (String, Kind, u64, Cost);
+/// The prompts of one iteration: seeded ids in `FIRST_WORD..vocab`, the same for every
+/// engine that runs the case.
+pub fn prompts(w: &Workload, vocab: usize, device: &Device) -> Vec<Vec<u32>> {
+    let lo = crate::engine::synth::FIRST_WORD.min(vocab as u32 - 1);
+    match *w {
+        Workload::Prefill { prompt } | Workload::Ttft { prompt } => {
+            vec![prompt_ids(prompt, lo, vocab, 7)]
+        }
+        Workload::Decode { depth, .. } => vec![prompt_ids(depth.max(1), lo, vocab, 8)],
+        Workload::Concurrent { requests } => {
+            let (cp, _) = conc_lengths(device);
+            (0..requests)
+                .map(|i| prompt_ids(cp, lo, vocab, 100 + i as u64))
+                .collect()
+        }
+    }
+}
+
+/// One end-to-end case of a model: what it runs, tokens per iteration, cost.
+pub type Planned = (Workload, u64, Cost);
 
 /// The end-to-end cases of a model whose weights read `wb` bytes per forward pass, within the
 /// preset's context: prefill, decode at each depth, TTFT (`with_ttft`), concurrency.
-pub fn workloads(p: &Preset, device: &Device, wb: u64, with_ttft: bool) -> Vec<Workload> {
+pub fn workloads(p: &Preset, device: &Device, wb: u64, with_ttft: bool) -> Vec<Planned> {
     let fpt = 2 * p.n_params();
-    let mut kinds: Vec<Workload> = Vec::new();
+    let mut kinds: Vec<Planned> = Vec::new();
     for &n in PP {
         if n < p.max_context {
             kinds.push((
-                format!("prefill/pp{n}"),
-                Kind::Prefill(n),
+                Workload::Prefill { prompt: n },
                 n as u64,
                 Cost::new(fpt * n as u64, wb),
             ));
@@ -254,8 +203,7 @@ pub fn workloads(p: &Preset, device: &Device, wb: u64, with_ttft: bool) -> Vec<W
         if d.max(1) + TG <= p.max_context {
             let t = (TG - 1) as u64;
             kinds.push((
-                format!("decode/tg{TG}/depth{d}"),
-                Kind::Decode(d),
+                Workload::Decode { gen: TG, depth: d },
                 t,
                 Cost::new(fpt * t, wb * t),
             ));
@@ -263,8 +211,9 @@ pub fn workloads(p: &Preset, device: &Device, wb: u64, with_ttft: bool) -> Vec<W
     }
     if with_ttft {
         kinds.push((
-            "ttft/pp128".into(),
-            Kind::Ttft(128.min(p.max_context - 2)),
+            Workload::Ttft {
+                prompt: 128.min(p.max_context - 2),
+            },
             1,
             Cost::new(fpt * 128, wb),
         ));
@@ -273,8 +222,7 @@ pub fn workloads(p: &Preset, device: &Device, wb: u64, with_ttft: bool) -> Vec<W
     for &c in concurrency(device) {
         let t = (c * conc_gen) as u64;
         kinds.push((
-            format!("concurrent/c{c}"),
-            Kind::Concurrent(c),
+            Workload::Concurrent { requests: c },
             t,
             Cost::new(fpt * t, wb * conc_gen as u64),
         ));
@@ -287,19 +235,15 @@ pub fn percentiles(v: &[f64]) -> serde_json::Value {
     if v.is_empty() {
         return serde_json::Value::Null;
     }
-    let s = crate::stats::Summary::of(v);
+    let s = crate::util::stats::Summary::of(v);
     serde_json::json!({ "p50": s.p50, "p90": s.p90, "p99": s.p99, "mean": s.mean })
 }
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+pub fn specs(p: &Preset, ctx: &Ctx) -> Result<Vec<Spec>> {
     let mut out = Vec::new();
-    let isqs = match isq_variants(&ctx.device) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("mistral-rs-bench: {e:#}");
-            std::process::exit(2);
-        }
-    };
+    let isqs = isq_variants(&ctx.device)?;
+    // Checked here, so a bad value stops the run before any case starts.
+    paged_seqs(&ctx.device)?;
     let mut variants: Vec<(ModelRef, Option<IsqType>)> = Vec::new();
     for m in models_of(p, p.dtype()) {
         variants.push((m.clone(), None));
@@ -310,17 +254,13 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         }
     }
     for (model, isq) in variants {
-        let name = match isq {
-            Some(q) => format!("{}-isq-{q:?}", model.name()),
-            None => model.name(),
-        };
+        let name: ModelName = model.id_name().with_isq(isq.map(|q| format!("{q:?}")));
         let wb = weight_bytes(p, &model, isq);
         let kinds = workloads(p, &ctx.device, wb, true);
-        for (id, kind, tokens, cost) in kinds {
+        for (kind, tokens, cost) in kinds {
             let (preset, model, device_dtype) = (p.clone(), model.clone(), p.dtype());
             let spec = Spec::new(
-                "generation",
-                format!("{name}/{id}"),
+                CaseId::model(name.clone(), Case::Generation(kind)),
                 device_dtype,
                 format!(
                     "{} layers, hidden {}, vocab {}",
@@ -337,12 +277,12 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             out.push(spec);
         }
     }
-    out
+    Ok(out)
 }
 
 struct GenCase {
     engine: Arc<Engine>,
-    kind: Kind,
+    kind: Workload,
     /// Tokens generated per request of the concurrency case.
     conc_gen: usize,
     prompts: Vec<Vec<u32>>,
@@ -350,17 +290,22 @@ struct GenCase {
     /// Per-request latencies (ms) of the concurrency case, over all its iterations.
     latencies_ms: Vec<f64>,
     itl_ms: Vec<f64>,
-    mem: crate::device::PeakMem,
-    device: Device,
+    mem: crate::device::memory::PeakMem,
+    /// Full-context sequences of the paged KV cache (None: no paged attention).
+    paged: Option<usize>,
 }
 
 impl GenCase {
-    fn new(engine: Arc<Engine>, kind: Kind, device: &Device) -> Result<Self> {
+    fn new(engine: Arc<Engine>, kind: Workload, device: &Device) -> Result<Self> {
         let (_, conc_gen) = conc_lengths(device);
-        let prompts = kind.prompts(engine.vocab, device);
+        let prompts = prompts(&kind, engine.vocab, device);
         Ok(Self {
-            mem: crate::device::PeakMem::start(device, engine.mem_before_load, engine.first_model),
-            device: device.clone(),
+            mem: crate::device::memory::PeakMem::start(
+                device,
+                engine.mem_before_load,
+                engine.first_model,
+            ),
+            paged: paged_seqs(device)?,
             engine,
             kind,
             conc_gen,
@@ -375,25 +320,25 @@ impl GenCase {
         let e = self.engine.clone();
         let rt = runtime();
         Ok(match self.kind {
-            Kind::Prefill(_) => {
+            Workload::Prefill { .. } => {
                 rt.block_on(e.generate(self.prompts[0].clone(), 1, false, self.deadline))?
                     .total
             }
-            Kind::Ttft(_) => {
+            Workload::Ttft { .. } => {
                 rt.block_on(e.generate(self.prompts[0].clone(), 2, true, self.deadline))?
                     .ttft
             }
-            Kind::Decode(_) => {
+            Workload::Decode { gen, .. } => {
                 let g =
-                    rt.block_on(e.generate(self.prompts[0].clone(), TG, true, self.deadline))?;
-                if g.gen_tokens != TG {
-                    bail!("the engine streamed {} of {TG} tokens", g.gen_tokens);
+                    rt.block_on(e.generate(self.prompts[0].clone(), gen, true, self.deadline))?;
+                if g.gen_tokens != gen {
+                    bail!("the engine streamed {} of {gen} tokens", g.gen_tokens);
                 }
                 self.itl_ms
                     .extend(g.inter_token().iter().map(|d| d.as_secs_f64() * 1e3));
                 g.decode_time()
             }
-            Kind::Concurrent(_) => {
+            Workload::Concurrent { .. } => {
                 let t = std::time::Instant::now();
                 let n = self.conc_gen;
                 let gens =
@@ -426,7 +371,7 @@ impl Runner for GenCase {
             "model": self.engine.model,
             "engine_dtype": dtype_name(self.engine.dtype),
             "load_s": self.engine.load_time.as_secs_f64(),
-            "paged_kv_full_seqs": paged_seqs(&self.device),
+            "paged_kv_full_seqs": self.paged,
             "request_latency_ms": percentiles(&self.latencies_ms),
             "itl_ms": percentiles(&self.itl_ms),
             "memory": self.mem.report(),

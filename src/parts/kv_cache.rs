@@ -12,9 +12,9 @@
 //! Each case resets the cache to `len` tokens before every timed append (untimed), so every
 //! sample is the append at exactly that length; the grow points show as jumps.
 
-use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::case::{elem_bytes, CachePolicy, Case, CaseId, Cost, Ctx, Runner, Spec};
 use crate::config::{dtype_name, Preset};
-use crate::tensors::randn;
+use crate::parts::{paged, tensors::randn};
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::kv_cache::{ConcatKvCache, KvCache};
@@ -103,10 +103,14 @@ impl GrowCache {
 }
 
 /// Cache policies this device can run.
-pub fn policies(device: &Device) -> Vec<&'static str> {
-    let mut v = vec!["grow512", "prealloc", "concat"];
+pub fn policies(device: &Device) -> Vec<CachePolicy> {
+    let mut v = vec![
+        CachePolicy::Grow512,
+        CachePolicy::Prealloc,
+        CachePolicy::Concat,
+    ];
     if device.is_cuda() || device.is_metal() {
-        v.push("paged");
+        v.push(CachePolicy::Paged);
     }
     v
 }
@@ -120,11 +124,11 @@ fn row_bytes(p: &Preset, dtype: DType) -> u64 {
 /// count the copy of old contents (read + write) and the new row; the zero-fill of a new
 /// buffer is not counted (on the CPU it is lazily mapped zero pages, on a GPU a memset), so
 /// the achieved bandwidth is a lower bound, never inflated by allocation.
-pub fn append_cost(p: &Preset, policy: &str, len: usize, dtype: DType) -> (Cost, u64) {
+pub fn append_cost(p: &Preset, policy: CachePolicy, len: usize, dtype: DType) -> (Cost, u64) {
     let row = row_bytes(p, dtype);
     let l = len as u64;
     let (moved, alloc) = match policy {
-        "grow512" => {
+        CachePolicy::Grow512 => {
             if len == 0 {
                 (row, GROW as u64 * row)
             } else if len.is_multiple_of(GROW) {
@@ -134,16 +138,15 @@ pub fn append_cost(p: &Preset, policy: &str, len: usize, dtype: DType) -> (Cost,
                 (row, 0)
             }
         }
-        "prealloc" => {
+        CachePolicy::Prealloc => {
             if len == 0 {
                 (row, p.max_context as u64 * row)
             } else {
                 (row, 0)
             }
         }
-        "concat" => (2 * l * row + 2 * row, (l + 1) * row), // read old + new, write all
-        "paged" => (2 * row, 0),
-        _ => (0, 0),
+        CachePolicy::Concat => (2 * l * row + 2 * row, (l + 1) * row), // read old + new, write all
+        CachePolicy::Paged => (2 * row, 0),
     };
     (
         Cost {
@@ -154,7 +157,7 @@ pub fn append_cost(p: &Preset, policy: &str, len: usize, dtype: DType) -> (Cost,
     )
 }
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     let lengths: Vec<usize> = LENGTHS
         .iter()
@@ -163,7 +166,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         .collect();
     for policy in policies(&ctx.device) {
         for &len in &lengths {
-            let id = format!("{}/{policy}/len{len}", p.name);
+            let id = CaseId::preset(&p.name, Case::KvCache { policy, len });
             let shape = format!(
                 "kv=[1,{},{len}+1,{}] {}",
                 p.kv_heads,
@@ -174,7 +177,6 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             let mem = 4 * (p.max_context as u64 + GROW as u64) * row_bytes(p, ctx.dtype);
             let (preset, dtype) = (p.clone(), ctx.dtype);
             out.push(Spec::new(
-                "kv_cache",
                 id,
                 ctx.dtype,
                 shape,
@@ -188,7 +190,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             ));
         }
     }
-    out
+    Ok(out)
 }
 
 /// One cache of each policy (only one is used per case).
@@ -218,7 +220,7 @@ struct AppendCase {
 impl AppendCase {
     fn new(
         p: &Preset,
-        policy: &str,
+        policy: CachePolicy,
         len: usize,
         alloc: u64,
         dtype: DType,
@@ -227,14 +229,13 @@ impl AppendCase {
         let k = randn((1, p.kv_heads, 1, p.head_dim), 1.0, 21, dtype, dev)?;
         let v = randn((1, p.kv_heads, 1, p.head_dim), 1.0, 22, dtype, dev)?;
         let mut filled = match policy {
-            "grow512" => {
+            CachePolicy::Grow512 => {
                 let max = p.max_context.max(GROW) + GROW;
                 Cache::Grow(GrowCache::new(max), GrowCache::new(max))
             }
-            "prealloc" => Cache::Prealloc(KvCache::new(2, p.max_context)),
-            "concat" => Cache::Concat(ConcatKvCache::new(2)),
-            "paged" => paged_cache(p, len, dtype, dev)?,
-            other => bail!("unknown cache policy {other}"),
+            CachePolicy::Prealloc => Cache::Prealloc(KvCache::new(2, p.max_context)),
+            CachePolicy::Concat => Cache::Concat(ConcatKvCache::new(2)),
+            CachePolicy::Paged => paged_cache(p, len, dtype, dev)?,
         };
         if len > 0 && !matches!(filled, Cache::Paged { .. }) {
             let kp = randn((1, p.kv_heads, len, p.head_dim), 1.0, 23, dtype, dev)?;
@@ -266,29 +267,7 @@ impl AppendCase {
 
 #[allow(unused_variables)]
 fn paged_cache(p: &Preset, len: usize, dtype: DType, dev: &Device) -> Result<Cache> {
-    let x = 16 / dtype.size_in_bytes();
-    let blocks = (len + 1).div_ceil(crate::parts::attention::PAGE_BLOCK);
-    let key_cache = Tensor::zeros(
-        (
-            blocks,
-            p.kv_heads,
-            p.head_dim / x,
-            crate::parts::attention::PAGE_BLOCK,
-            x,
-        ),
-        dtype,
-        dev,
-    )?;
-    let value_cache = Tensor::zeros(
-        (
-            blocks,
-            p.kv_heads,
-            p.head_dim,
-            crate::parts::attention::PAGE_BLOCK,
-        ),
-        dtype,
-        dev,
-    )?;
+    let (key_cache, value_cache) = paged::caches(p, paged::blocks(len + 1), dtype, dev)?;
     let slot = Tensor::new(&[len as i64], dev)?;
     Ok(Cache::Paged {
         key_cache,

@@ -17,17 +17,17 @@
 //!
 //! The PyTorch peer (`scripts/peers/torch_peers.py`) writes the same ids under `peers/torch/`.
 
-use crate::case::{elem_bytes, Ctx, Runner, Spec};
+use crate::case::{
+    elem_bytes, Case, CaseId, Ctx, PeerCase, PeerEngine, Phase, Runner, SmallOp, Spec, Workload,
+};
 use crate::config::{dtype_name, Preset};
-use crate::e2e::{models_of, ModelRef};
+use crate::engine::{cache, models_of, ModelRef};
+use crate::parts::tensors::{randn, weight};
 use crate::parts::{attention, contexts, ffn, generation, small_ops};
-use crate::tensors::{randn, weight};
 use anyhow::{anyhow, bail, Context as _, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, RmsNorm};
 use candle_transformers::models::{llama, quantized_llama};
-use generation::Kind;
-use once_cell::sync::Lazy;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,10 +38,21 @@ pub const FFN_TOKENS: &[usize] = &[1, 512];
 /// candle-transformers' quantized llama precomputes RoPE for this many positions.
 pub const QUANT_MAX_SEQ: usize = quantized_llama::MAX_SEQ_LEN;
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+pub fn specs(p: &Preset, ctx: &Ctx) -> Result<Vec<Spec>> {
     let mut out = components(p, ctx);
     out.extend(end_to_end(p, ctx));
-    out
+    Ok(out)
+}
+
+/// The id of candle's case `what` about `preset`.
+fn candle_id(preset: &str, what: PeerCase) -> CaseId {
+    CaseId::preset(
+        preset,
+        Case::Peers {
+            engine: PeerEngine::Candle,
+            what,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -52,16 +63,15 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     let mut out = Vec::new();
     let name = &p.name;
     for (phase, q_len, kv_len) in [
-        ("decode", 1, ATTN_DECODE),
-        ("prefill", ATTN_PREFILL, ATTN_PREFILL),
+        (Phase::Decode, 1, ATTN_DECODE),
+        (Phase::Prefill, ATTN_PREFILL, ATTN_PREFILL),
     ] {
         if contexts(p, &[kv_len]).is_empty() {
             continue;
         }
         let preset = p.clone();
         out.push(Spec::new(
-            "peers",
-            format!("candle/{name}/attention/{phase}/ctx{kv_len}"),
+            candle_id(name, PeerCase::Attention { phase, ctx: kv_len }),
             dt,
             attention::shape(p, q_len, kv_len, dt),
             attention::cost(p, q_len, kv_len, dt),
@@ -76,12 +86,16 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         ));
     }
     for &t in FFN_TOKENS {
-        let phase = if t == 1 { "decode" } else { "prefill" };
         let preset = p.clone();
-        let c = ffn::cost(p, t, crate::quant::Format::Float(dt), dt);
+        let c = ffn::cost(p, t, crate::parts::quant::Format::Float(dt), dt);
         out.push(Spec::new(
-            "peers",
-            format!("candle/{name}/ffn/{phase}/t{t}"),
+            candle_id(
+                name,
+                PeerCase::Ffn {
+                    phase: ffn::phase(t),
+                    tokens: t,
+                },
+            ),
             dt,
             ffn::shape(p, t, dt),
             c,
@@ -93,8 +107,7 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     }
     let preset = p.clone();
     out.push(Spec::new(
-        "peers",
-        format!("candle/{name}/rmsnorm/t1"),
+        candle_id(name, PeerCase::SmallOp(SmallOp::RmsNorm { tokens: 1 })),
         dt,
         format!("x=[1,1,{}] {}", p.hidden, dtype_name(dt)),
         small_ops::rmsnorm_cost(p, 1, dt),
@@ -109,8 +122,7 @@ pub fn components(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     ));
     let preset = p.clone();
     out.push(Spec::new(
-        "peers",
-        format!("candle/{name}/lm_head/t1"),
+        candle_id(name, PeerCase::SmallOp(SmallOp::LmHead { tokens: 1 })),
         dt,
         small_ops::lm_head_shape(p, dt),
         small_ops::lm_head_cost(p, dt),
@@ -296,13 +308,13 @@ impl PeerModel {
 /// written first if needed, with the crate's own writer).
 pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Result<Loaded> {
     let mem_before_load = crate::device::memory_in_use(device);
-    let first_model = crate::device::note_model_load();
+    let first_model = crate::device::memory::note_model_load();
     let t0 = Instant::now();
     let (m, vocab, max_seq, dt) = match model {
         ModelRef::Synthetic { .. } | ModelRef::Local { .. } => {
             let dir = match model {
                 ModelRef::Local { path } => path.clone(),
-                _ => crate::synth::ensure(p, p.dtype())?,
+                _ => crate::engine::synth::ensure(p, p.dtype())?,
             };
             let cfg_path = dir.join("config.json");
             let cfg: llama::LlamaConfig = serde_json::from_slice(
@@ -365,32 +377,22 @@ pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Resu
     })
 }
 
-type Slot = Option<(String, Arc<Loaded>)>;
-static LOADED: Lazy<Mutex<Slot>> = Lazy::new(|| Mutex::new(None));
-
-/// The candle model for `model`, loading it (and dropping the previous one, and the engine
-/// the `generation` group may still hold) if needed.
+/// The candle model for `model` from the one model cache, loading it (and dropping the model
+/// held before, e.g. the engine of the `generation` group) if needed.
 fn loaded_for(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Result<Arc<Loaded>> {
-    let key = format!("{model:?}/{dtype:?}/{device:?}");
-    let mut slot = LOADED.lock().expect("peer lock");
-    if let Some((k, l)) = slot.as_ref() {
-        if *k == key {
-            return Ok(l.clone());
-        }
-    }
-    *slot = None;
-    generation::release_engine();
-    eprintln!(
-        "mistral-rs-bench: loading {} in candle-transformers ...",
-        model.name()
-    );
-    let l = Arc::new(load(p, model, dtype, device)?);
-    eprintln!(
-        "mistral-rs-bench: loaded in {:.1} s",
-        l.load_time.as_secs_f64()
-    );
-    *slot = Some((key, l.clone()));
-    Ok(l)
+    let key = format!("candle/{model:?}/{dtype:?}/{device:?}");
+    cache::get_or_load(&key, || {
+        eprintln!(
+            "mistral-rs-bench: loading {} in candle-transformers ...",
+            model.name()
+        );
+        let l = load(p, model, dtype, device)?;
+        eprintln!(
+            "mistral-rs-bench: loaded in {:.1} s",
+            l.load_time.as_secs_f64()
+        );
+        Ok(l)
+    })
 }
 
 pub fn end_to_end(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
@@ -409,12 +411,17 @@ pub fn end_to_end(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         };
         // the engine's cases (same lengths and costs), without TTFT: the peers have no
         // request path, their TTFT is the 128-token prefill
-        for (id, kind, tokens, cost) in generation::workloads(p, dev, wb, false) {
-            let need = kind.positions(dev);
+        for (kind, tokens, cost) in generation::workloads(p, dev, wb, false) {
+            let need = generation::positions(&kind, dev);
             let (preset, model2, dt) = (p.clone(), model.clone(), ctx.dtype);
             let spec = Spec::new(
-                "peers",
-                format!("candle/{}/{id}", model.name()),
+                CaseId::model(
+                    model.id_name(),
+                    Case::Peers {
+                        engine: PeerEngine::Candle,
+                        what: PeerCase::Workload(kind),
+                    },
+                ),
                 dt,
                 format!(
                     "{} layers, hidden {}, vocab {}",
@@ -442,7 +449,7 @@ pub fn end_to_end(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
 
 struct E2eCase {
     l: Arc<Loaded>,
-    kind: Kind,
+    kind: Workload,
     device: Device,
     prompt: Tensor,
     prompt_len: usize,
@@ -450,21 +457,21 @@ struct E2eCase {
     /// The token after the prompt (decode cases), from the untimed prefill in `reset`.
     next: Vec<u32>,
     itl_ms: Vec<f64>,
-    mem: crate::device::PeakMem,
+    mem: crate::device::memory::PeakMem,
 }
 
 impl E2eCase {
-    fn new(l: Arc<Loaded>, kind: Kind, dev: &Device) -> Result<Self> {
+    fn new(l: Arc<Loaded>, kind: Workload, dev: &Device) -> Result<Self> {
         let (_, conc_gen) = generation::conc_lengths(dev);
         // the same prompts (seeds) as the `generation` cases
-        let rows = kind.prompts(l.vocab, dev);
+        let rows = generation::prompts(&kind, l.vocab, dev);
         let (b, n) = (rows.len(), rows[0].len());
         if rows.iter().flatten().any(|&t| t as usize >= l.vocab) {
             bail!("a prompt token is outside the vocabulary");
         }
         let prompt = Tensor::from_vec(rows.concat(), (b, n), dev)?;
         Ok(Self {
-            mem: crate::device::PeakMem::start(dev, l.mem_before_load, l.first_model),
+            mem: crate::device::memory::PeakMem::start(dev, l.mem_before_load, l.first_model),
             l,
             kind,
             device: dev.clone(),
@@ -489,7 +496,7 @@ impl E2eCase {
             let ids = Tensor::from_vec(self.next.clone(), (b, 1), &self.device)?;
             self.next = Self::argmax(&m.forward(&ids, pos)?)?;
             pos += 1;
-            if matches!(self.kind, Kind::Decode(_)) {
+            if matches!(self.kind, Workload::Decode { .. }) {
                 self.itl_ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
@@ -508,7 +515,7 @@ impl Runner for E2eCase {
         let l = self.l.clone();
         let mut m = l.model.lock().expect("model lock");
         m.start(&self.device)?;
-        if let Kind::Decode(_) = self.kind {
+        if let Workload::Decode { .. } = self.kind {
             self.next = Self::argmax(&m.forward(&self.prompt, 0)?)?;
         }
         crate::device::sync(&self.device)
@@ -520,11 +527,11 @@ impl Runner for E2eCase {
         let mut m = l.model.lock().expect("model lock");
         let t = Instant::now();
         match self.kind {
-            Kind::Prefill(_) | Kind::Ttft(_) => {
+            Workload::Prefill { .. } | Workload::Ttft { .. } => {
                 Self::argmax(&m.forward(&self.prompt, 0)?)?;
             }
-            Kind::Decode(_) => self.decode(&mut m, self.prompt_len, generation::TG - 1)?,
-            Kind::Concurrent(_) => {
+            Workload::Decode { gen, .. } => self.decode(&mut m, self.prompt_len, gen - 1)?,
+            Workload::Concurrent { .. } => {
                 self.next = Self::argmax(&m.forward(&self.prompt, 0)?)?;
                 self.decode(&mut m, self.prompt_len, self.conc_gen - 1)?;
             }

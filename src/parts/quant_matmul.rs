@@ -5,10 +5,10 @@
 //! same inputs, and the format the engine really stores (GGML block types fall back when the
 //! row length is not a multiple of their block).
 
-use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::case::{elem_bytes, Case, CaseId, Cost, Ctx, Proj, Runner, Spec};
 use crate::config::{dtype_name, Preset};
-use crate::quant::{self, Format};
-use crate::tensors::{randn, rel_error, weight};
+use crate::parts::quant::{self, Format};
+use crate::parts::tensors::{randn, rel_error, weight};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use mistralrs_quant::QuantMethod;
@@ -18,15 +18,15 @@ use std::sync::Arc;
 pub const ROWS: &[usize] = &[1, 128];
 
 /// The distinct projection shapes of one layer plus the LM head: `(name, out, in)`.
-pub fn projections(p: &Preset) -> Vec<(&'static str, usize, usize)> {
+pub fn projections(p: &Preset) -> Vec<(Proj, usize, usize)> {
     let (h, qd, kvd) = (p.hidden, p.heads * p.head_dim, p.kv_heads * p.head_dim);
     vec![
-        ("q", qd, h),
-        ("k_v", kvd, h),
-        ("o", h, qd),
-        ("gate_up", p.intermediate, h),
-        ("down", h, p.intermediate),
-        ("lm_head", p.vocab, h),
+        (Proj::Q, qd, h),
+        (Proj::KV, kvd, h),
+        (Proj::O, h, qd),
+        (Proj::GateUp, p.intermediate, h),
+        (Proj::Down, h, p.intermediate),
+        (Proj::LmHead, p.vocab, h),
     ]
 }
 
@@ -50,16 +50,18 @@ pub fn cost(m: usize, out_dim: usize, in_dim: usize, format: Format, dtype: DTyp
     )
 }
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     for format in Format::all() {
         for (proj, n, k) in projections(p) {
             for &m in ROWS {
-                let id = format!(
-                    "{}/{}/{}/{proj}/m{m}",
-                    p.name,
-                    format.class(),
-                    format.name()
+                let id = CaseId::preset(
+                    &p.name,
+                    Case::QuantMatmul {
+                        format: format.id(),
+                        proj,
+                        m,
+                    },
                 );
                 let eff = format.effective(k);
                 let shape = format!(
@@ -72,7 +74,6 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
                 let dtype = ctx.dtype;
                 let seed = 100 + n as u64 * 7 + k as u64;
                 let spec = Spec::new(
-                    "quant_matmul",
                     id,
                     act_dtype(format, ctx.dtype),
                     shape,
@@ -91,7 +92,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 pub struct QmmCase {

@@ -7,10 +7,10 @@
 //! are copied to the host (`to_vec1`), then greedy takes the arg-max (`sample_argmax`) and
 //! top-p sorts, cuts at cumulative probability p and draws (`sample_top_kp_min_p`).
 
-use crate::case::{elem_bytes, Cost, Ctx, Runner, Spec};
+use crate::case::{elem_bytes, Case, CaseId, Cost, Ctx, Runner, SamplingMethod, SmallOp, Spec};
 use crate::config::{dtype_name, Preset};
-use crate::quant::{self, Format};
-use crate::tensors::{randn, token_ids, var_builder};
+use crate::parts::quant::{self, Format};
+use crate::parts::tensors::{randn, token_ids, var_builder};
 use anyhow::Result;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::Embedding;
@@ -48,7 +48,12 @@ pub fn lm_head_shape(p: &Preset, dt: DType) -> String {
     )
 }
 
-pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
+/// The id of a small op of preset `p`.
+fn id(p: &Preset, op: SmallOp) -> CaseId {
+    CaseId::preset(&p.name, Case::SmallOps(op))
+}
+
+pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     let dt = ctx.dtype;
     let e = elem_bytes(dt);
@@ -57,8 +62,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         let tt = t as u64;
         let preset = p.clone();
         out.push(Spec::new(
-            "small_ops",
-            format!("{}/rmsnorm/t{t}", p.name),
+            id(p, SmallOp::RmsNorm { tokens: t }),
             dt,
             format!("x=[1,{t},{}] {}", p.hidden, dtype_name(dt)),
             rmsnorm_cost(p, t, dt),
@@ -70,8 +74,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         let preset = p.clone();
         let qk = ((p.heads + p.kv_heads) * p.head_dim) as u64;
         out.push(Spec::new(
-            "small_ops",
-            format!("{}/rope/t{t}", p.name),
+            id(p, SmallOp::Rope { tokens: t }),
             dt,
             format!(
                 "q=[1,{},{t},{}] k=[1,{},{t},{}] {}",
@@ -89,8 +92,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
         ));
         let preset = p.clone();
         out.push(Spec::new(
-            "small_ops",
-            format!("{}/embedding/t{t}", p.name),
+            id(p, SmallOp::Embedding { tokens: t }),
             dt,
             format!(
                 "ids=[1,{t}] table=[{},{}] {}",
@@ -107,8 +109,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
     }
     let preset = p.clone();
     out.push(Spec::new(
-        "small_ops",
-        format!("{}/lm_head/t1", p.name),
+        id(p, SmallOp::LmHead { tokens: 1 }),
         dt,
         lm_head_shape(p, dt),
         lm_head_cost(p, dt),
@@ -117,12 +118,14 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             Ok(Box::new(Op::lm_head(&preset, dt, dev)?) as Box<dyn Runner>)
         }),
     ));
-    for method in ["greedy", "top_p"] {
+    for method in [SamplingMethod::Greedy, SamplingMethod::TopP] {
         let preset = p.clone();
-        let flops = if method == "greedy" { v } else { v * 8 };
+        let flops = match method {
+            SamplingMethod::Greedy => v,
+            SamplingMethod::TopP => v * 8,
+        };
         out.push(Spec::new(
-            "small_ops",
-            format!("{}/sampling/{method}", p.name),
+            id(p, SmallOp::Sampling { method }),
             DType::F32,
             format!("logits=[{}] f32", p.vocab),
             Cost::new(flops, v * 4),
@@ -132,7 +135,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> Vec<Spec> {
             }),
         ));
     }
-    out
+    Ok(out)
 }
 
 enum Op {
@@ -156,7 +159,7 @@ enum Op {
     },
     Sampling {
         logits: Tensor,
-        greedy: bool,
+        method: SamplingMethod,
         rng: Box<StdRng>,
     },
 }
@@ -211,11 +214,11 @@ impl Op {
         })
     }
 
-    fn sampling(p: &Preset, method: &str, dev: &Device) -> Result<Self> {
+    fn sampling(p: &Preset, method: SamplingMethod, dev: &Device) -> Result<Self> {
         let logits = randn(p.vocab, 3.0, 39, DType::F32, dev)?;
         Ok(Op::Sampling {
             logits,
-            greedy: method == "greedy",
+            method,
             rng: Box::new(StdRng::seed_from_u64(40)),
         })
     }
@@ -274,14 +277,13 @@ impl Runner for Op {
             }
             Op::Sampling {
                 logits,
-                greedy,
+                method,
                 rng,
             } => {
                 let host: Vec<f32> = logits.to_vec1()?;
-                let tok = if *greedy {
-                    argmax(&host)
-                } else {
-                    top_p(&host, TEMPERATURE, TOP_P, rng)?
+                let tok = match method {
+                    SamplingMethod::Greedy => argmax(&host),
+                    SamplingMethod::TopP => top_p(&host, TEMPERATURE, TOP_P, rng)?,
                 };
                 std::hint::black_box(tok);
             }

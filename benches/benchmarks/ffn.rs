@@ -1,6 +1,0 @@
-use criterion::Criterion;
-use mistral_rs_bench::{harness, parts};
-
-pub fn benches(c: &mut Criterion) {
-    harness::run_part(c, "ffn", parts::ffn::specs);
-}

@@ -1,0 +1,279 @@
+//! `mistral-rs-bench compare BASELINE CANDIDATE`: regression or noise, case by case.
+//!
+//! Each side is a folder holding Criterion results (`target/criterion` of a run, or a saved
+//! baseline under `target-baselines/<machine>/`, whose `criterion/` keeps the same layout).
+//! For every case in both, the per-iteration sample times (`sample.json`: times / iters) are
+//! compared by a seeded bootstrap of the ratio of medians (new / old): the change's 95 %
+//! confidence interval. When a side holds several runs of a case (the alternating rounds of
+//! `scripts/bench-pr.sh`), the bootstrap is hierarchical: it resamples rounds, then samples
+//! within each drawn round, so that the spread *between* processes (code layout, frequency,
+//! what else ran), which the samples of one run cannot show, widens the interval. The verdict is a **regression** when the interval lies wholly above
+//! zero (a statistically clear slowdown) *and* the median changed by more than `+threshold`
+//! (the minimum effect size); an **improvement** likewise below zero and `−threshold`; and
+//! **noise** otherwise. This differs from Criterion's own change report, which tests the
+//! mean with a significance test and asks that the *whole* interval lie beyond its noise
+//! threshold; here only the point estimate of the median must pass the threshold.
+//!
+//! Rows are grouped by pipeline part in [`crate::parts::REGISTRY`] order.
+
+use crate::case::Group;
+use crate::results::criterion::{index_all, read_samples};
+use crate::util::{fmt::fmt_ns, stats::median, table::Table};
+use anyhow::{bail, Result};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Default minimum effect size, in %.
+pub const DEFAULT_THRESHOLD_PCT: f64 = 3.0;
+/// Bootstrap resamples.
+pub const RESAMPLES: usize = 10_000;
+
+/// The per-iteration samples of a result set, keyed by case id, one list per run (round) of
+/// the case found under the folder.
+pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<Vec<f64>>>> {
+    if !root.is_dir() {
+        bail!("{}: no such result folder", root.display());
+    }
+    let index = index_all(root);
+    if index.is_empty() {
+        bail!(
+            "{}: holds no Criterion results (no */new/benchmark.json)",
+            root.display()
+        );
+    }
+    index
+        .into_iter()
+        .map(|(id, dirs)| {
+            let rounds = dirs
+                .iter()
+                .map(|d| read_samples(d))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((id, rounds))
+        })
+        .collect()
+}
+
+/// The verdict on one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Regression,
+    Improvement,
+    Noise,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub case: String,
+    /// The case's part (None for an id the suite does not know).
+    pub group: Option<Group>,
+    pub old_ns: f64,
+    pub new_ns: f64,
+    /// Change of the median, %.
+    pub change_pct: f64,
+    /// 95 % bootstrap interval of the change, %.
+    pub ci_lo_pct: f64,
+    pub ci_hi_pct: f64,
+    pub verdict: Verdict,
+}
+
+/// One bootstrap draw of a side's median: rounds with replacement (when there are several),
+/// then samples with replacement within each drawn round.
+fn draw_median(rounds: &[Vec<f64>], rng: &mut StdRng, buf: &mut Vec<f64>) -> f64 {
+    buf.clear();
+    for _ in 0..rounds.len() {
+        let r = if rounds.len() > 1 {
+            &rounds[rng.random_range(0..rounds.len())]
+        } else {
+            &rounds[0]
+        };
+        for _ in 0..r.len() {
+            buf.push(r[rng.random_range(0..r.len())]);
+        }
+    }
+    median(buf)
+}
+
+/// Compares two samples of per-iteration times, each given as one or more rounds (runs).
+pub fn compare_samples(
+    case: &str,
+    old: &[Vec<f64>],
+    new: &[Vec<f64>],
+    threshold_pct: f64,
+    seed: u64,
+) -> Row {
+    let (o, n): (Vec<f64>, Vec<f64>) = (old.concat(), new.concat());
+    let (mo, mn) = (median(&o), median(&n));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut ratios = Vec::with_capacity(RESAMPLES);
+    let (mut bo, mut bn) = (Vec::with_capacity(o.len()), Vec::with_capacity(n.len()));
+    for _ in 0..RESAMPLES {
+        let d_new = draw_median(new, &mut rng, &mut bn);
+        let d_old = draw_median(old, &mut rng, &mut bo);
+        ratios.push(d_new / d_old);
+    }
+    let data = statrs::statistics::Data::new(ratios);
+    let mut data = data;
+    use statrs::statistics::OrderStatistics;
+    let lo = (data.quantile(0.025) - 1.0) * 100.0;
+    let hi = (data.quantile(0.975) - 1.0) * 100.0;
+    let change = (mn / mo - 1.0) * 100.0;
+    let verdict = if lo > 0.0 && change > threshold_pct {
+        Verdict::Regression
+    } else if hi < 0.0 && change < -threshold_pct {
+        Verdict::Improvement
+    } else {
+        Verdict::Noise
+    };
+    Row {
+        case: case.to_string(),
+        group: case
+            .parse::<crate::case::CaseId>()
+            .ok()
+            .map(|id| id.group()),
+        old_ns: mo,
+        new_ns: mn,
+        change_pct: change,
+        ci_lo_pct: lo,
+        ci_hi_pct: hi,
+        verdict,
+    }
+}
+
+/// Compares every case present in both sets.
+pub fn compare(base: &Path, cand: &Path, threshold_pct: f64) -> Result<(Vec<Row>, Vec<String>)> {
+    let a = load_set(base)?;
+    let b = load_set(cand)?;
+    let mut rows = Vec::new();
+    let mut unmatched = Vec::new();
+    for (i, (id, old)) in a.iter().enumerate() {
+        match b.get(id) {
+            Some(new) => rows.push(compare_samples(
+                id,
+                old,
+                new,
+                threshold_pct,
+                0x5EED + i as u64,
+            )),
+            None => unmatched.push(format!("{id}: only in {}", base.display())),
+        }
+    }
+    for id in b.keys().filter(|k| !a.contains_key(*k)) {
+        unmatched.push(format!("{id}: only in {}", cand.display()));
+    }
+    // Group order follows the pipeline, so a generation change sits near its component.
+    rows.sort_by_key(|r| {
+        (
+            r.group.map(crate::parts::position).unwrap_or(usize::MAX),
+            r.case.clone(),
+        )
+    });
+    Ok((rows, unmatched))
+}
+
+/// Every row as one table (case, old, new, change, interval, verdict).
+pub fn table(rows: &[Row]) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "old>",
+        "new>",
+        "change>",
+        "95 % interval",
+        "verdict",
+    ]);
+    for r in rows {
+        let mark = match r.verdict {
+            Verdict::Regression => "🔴 regression",
+            Verdict::Improvement => "🟢 improvement",
+            Verdict::Noise => "noise",
+        };
+        t.push([
+            r.case.clone(),
+            fmt_ns(r.old_ns),
+            fmt_ns(r.new_ns),
+            format!("{:+.2} %", r.change_pct),
+            format!("[{:+.2}, {:+.2}] %", r.ci_lo_pct, r.ci_hi_pct),
+            mark.to_string(),
+        ]);
+    }
+    t
+}
+
+/// Markdown for a pull-request comment, one table per pipeline part.
+pub fn markdown(rows: &[Row], threshold_pct: f64) -> String {
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let (reg, imp) = (count(Verdict::Regression), count(Verdict::Improvement));
+    let mut o = format!(
+        "**{reg} regression(s), {imp} improvement(s), {} within noise** (a change counts when its bootstrap 95 % interval excludes 0 and the median moved more than {threshold_pct} %)\n",
+        rows.len() - reg - imp
+    );
+    let mut start = 0;
+    while start < rows.len() {
+        let g = rows[start].group;
+        let end = start + rows[start..].iter().take_while(|r| r.group == g).count();
+        let name = g.map(|g| g.to_string()).unwrap_or_else(|| "other".into());
+        o.push_str(&format!("\n#### {name}\n\n"));
+        o.push_str(&table(&rows[start..end]).markdown());
+        start = end;
+    }
+    o
+}
+
+/// `github-action-benchmark`'s `customSmallerIsBetter` input (the candidate's medians).
+pub fn github_action_benchmark(rows: &[Row]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.case,
+                    "unit": "ns",
+                    "value": r.new_ns,
+                    "range": format!("[{:+.2}%, {:+.2}%]", r.ci_lo_pct, r.ci_hi_pct),
+                    "extra": format!("baseline {:.1} ns, change {:+.2} %, {:?}", r.old_ns, r.change_pct, r.verdict),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Bencher Metric Format (`latency` in ns, with the interval as bounds).
+pub fn bencher(rows: &[Row]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for r in rows {
+        m.insert(
+            r.case.clone(),
+            serde_json::json!({ "latency": {
+                "value": r.new_ns,
+                "lower_value": r.old_ns * (1.0 + r.ci_lo_pct / 100.0),
+                "upper_value": r.old_ns * (1.0 + r.ci_hi_pct / 100.0),
+            }}),
+        );
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Writes the outputs beside each other (the Markdown table, the two dashboard formats, and
+/// every row with its verdict as `compare.json`); returns their paths.
+pub fn write_outputs(rows: &[Row], threshold_pct: f64, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let rows_json = dir.join("compare.json");
+    std::fs::write(
+        &rows_json,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "threshold_pct": threshold_pct,
+            "rows": rows,
+        }))?,
+    )?;
+    let md = dir.join("compare.md");
+    let gab = dir.join("github-action-benchmark.json");
+    let bmf = dir.join("bencher.json");
+    std::fs::write(&md, markdown(rows, threshold_pct))?;
+    std::fs::write(
+        &gab,
+        serde_json::to_string_pretty(&github_action_benchmark(rows))?,
+    )?;
+    std::fs::write(&bmf, serde_json::to_string_pretty(&bencher(rows))?)?;
+    Ok(vec![md, gab, bmf, rows_json])
+}

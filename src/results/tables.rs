@@ -1,0 +1,157 @@
+//! The summary as tables: the cases of a run, the whole summary by group, the context
+//! slopes. Each is a [`Table`]; the Markdown helpers add the lines a reader needs around it.
+
+use super::schema::{CaseSummary, Summary};
+use crate::device::ceilings::Ceilings;
+use crate::util::{fmt::fmt_ns, table::Table};
+
+/// One row per case: median, MAD, tokens/s, GB/s, %BW, GFLOP/s, %FLOP, a note (status and
+/// reason, quantization error, the format really stored).
+pub fn cases_table(cases: &[CaseSummary]) -> Table {
+    let mut t = Table::new(&[
+        "case", "median>", "±MAD>", "tok/s>", "GB/s>", "%BW>", "GFLOP/s>", "%FLOP>", "note",
+    ]);
+    for c in cases {
+        let mut note = match (&c.reason, c.extra.get("rel_error")) {
+            (Some(r), _) => format!("{}: {}", c.status, r),
+            (None, Some(e)) => {
+                format!("rel. error {:.3} %", e.as_f64().unwrap_or(f64::NAN) * 100.0)
+            }
+            _ => String::new(),
+        };
+        if let Some(f) = c.extra.get("effective_format").and_then(|f| f.as_str()) {
+            if c.extra.get("format").and_then(|x| x.as_str()) != Some(f) {
+                note.push_str(&format!(" (stored as {f})"));
+            }
+        }
+        match c.estimates {
+            Some(e) => {
+                let cache_mark = if c.fits_in_cache == Some(true) {
+                    "ᶜ"
+                } else {
+                    ""
+                };
+                t.push([
+                    c.case.clone(),
+                    fmt_ns(e.median_ns),
+                    fmt_ns(e.mad_ns),
+                    c.tokens_per_s
+                        .map(|t| format!("{t:.1}"))
+                        .unwrap_or_default(),
+                    format!("{:.2}", c.gbps.unwrap_or(0.0)),
+                    c.pct_bw_ceiling
+                        .map(|p| format!("{p:.1}{cache_mark}"))
+                        .unwrap_or_default(),
+                    format!("{:.2}", c.gflops.unwrap_or(0.0)),
+                    c.pct_flop_ceiling
+                        .map(|p| format!("{p:.1}"))
+                        .unwrap_or_default(),
+                    note,
+                ]);
+            }
+            None => t.push([
+                c.case.clone(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                note,
+            ]),
+        }
+    }
+    t
+}
+
+/// The cases table in Markdown, with the ceilings above it and the cache mark explained.
+pub fn cases_markdown(cases: &[CaseSummary], ceil: Option<&Ceilings>) -> String {
+    let mut o = String::new();
+    if let Some(c) = ceil {
+        o.push_str(&format!(
+            "\nCeilings on {}: copy {:.1} GB/s, {} matmul {:.1} GFLOP/s\n",
+            c.device_name, c.copy_gbps, c.matmul_dtype, c.matmul_gflops
+        ));
+    }
+    if cases.iter().any(|c| c.fits_in_cache == Some(true)) {
+        o.push_str(
+            "\n(ᶜ: the case's bytes fit in the last-level cache; its %BW is against DRAM bandwidth)\n",
+        );
+    }
+    o.push('\n');
+    o.push_str(&cases_table(cases).markdown());
+    o
+}
+
+/// A Markdown report of a whole summary: device, ceilings, one table per group.
+pub fn report(s: &Summary) -> String {
+    let mut o = format!(
+        "Device: {} ({}), mistral.rs {}, written {}.\nRun profile: {}.\n",
+        s.device_name, s.device, s.mistralrs_version, s.written_at, s.profile
+    );
+    if let Some(c) = &s.ceilings {
+        o.push_str(&format!(
+            "Ceilings: copy {:.1} GB/s ({} MiB buffer), {} {}³ matmul {:.1} GFLOP/s (measured {}).\n",
+            c.copy_gbps,
+            c.copy_bytes >> 20,
+            c.matmul_dtype,
+            c.matmul_n,
+            c.matmul_gflops,
+            c.measured_at
+        ));
+    }
+    let mut groups: Vec<&str> = Vec::new();
+    for c in &s.cases {
+        if !groups.contains(&c.group.as_str()) {
+            groups.push(&c.group);
+        }
+    }
+    for g in groups {
+        let cases: Vec<CaseSummary> = s.cases.iter().filter(|c| c.group == g).cloned().collect();
+        o.push_str(&format!("\n### {g}\n\n"));
+        o.push_str(&cases_table(&cases).markdown());
+    }
+    o
+}
+
+/// The context slopes of [`super::derive::derive`], one row per model (empty when none).
+pub fn slopes_table(derived: &serde_json::Value) -> Table {
+    let mut t = Table::new(&[
+        "model",
+        "decode ms/token by depth",
+        "engine slope (ms per 1k ctx)>",
+        "components: attention slope x layers>",
+    ]);
+    let Some(m) = derived["context_slope"].as_object() else {
+        return t;
+    };
+    let f = |x: &serde_json::Value| {
+        x.as_f64()
+            .map(|x| format!("{x:.3}"))
+            .unwrap_or_else(|| "–".into())
+    };
+    for (model, v) in m {
+        let pts: Vec<String> = v["decode_ms_per_token"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| {
+                        format!(
+                            "{}: {:.2}",
+                            p["depth"],
+                            p["ms"].as_f64().unwrap_or(f64::NAN)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        t.push([
+            model.clone(),
+            pts.join(", "),
+            f(&v["engine_slope_ms_per_1k_ctx"]),
+            f(&v["component_attention_slope_ms_per_1k_ctx"]),
+        ]);
+    }
+    t
+}

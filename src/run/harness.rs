@@ -1,0 +1,347 @@
+//! Criterion integration: the run profile, every part of [`crate::parts::REGISTRY`] in one
+//! bench binary, the timed loop with device synchronisation ([`super::timing`]), skipping,
+//! failures, and the machine-readable summary written after every case.
+//!
+//! Each case's set-up happens once, lazily, when Criterion first selects it, followed by one
+//! untimed run (kernel loading, first allocations); the timed loop only runs the work.
+
+use super::args::{self, Mode};
+use super::profiler::PprofProfiler;
+use super::timing::{spin, time_iters};
+use crate::case::{Ctx, Runner, Spec, Status};
+use crate::config::{dtype_name, Models, Preset, RunProfile};
+use crate::device::{self, ceilings};
+use crate::parts::{self, Part};
+use crate::results::{tables, writer, Record};
+use anyhow::{Context, Result};
+use candle_core::Device;
+use criterion::{Criterion, SamplingMode, Throughput};
+use std::time::Duration;
+
+/// Test knob: `MISTRALRS_BENCH_SLOWDOWN=<regex>=<fraction>` makes every case whose id
+/// matches take `fraction` longer (a busy wait inside the timed region, proportional to the
+/// measured work), so the verdict of `compare` can be checked against a known slowdown.
+pub const SLOWDOWN_ENV: &str = "MISTRALRS_BENCH_SLOWDOWN";
+
+/// The slowdown the test knob asks for `full_id`, if any.
+pub fn slowdown_for(full_id: &str) -> Option<f64> {
+    let v = std::env::var(SLOWDOWN_ENV).ok()?;
+    let (re, frac) = v.rsplit_once('=')?;
+    let frac: f64 = frac.parse().ok()?;
+    regex::Regex::new(re)
+        .ok()?
+        .is_match(full_id)
+        .then_some(frac)
+}
+
+/// Everything a run needs, read once from the environment.
+pub struct Setup {
+    pub device: Device,
+    pub presets: Vec<Preset>,
+    pub profile: RunProfile,
+}
+
+impl Setup {
+    /// Device, presets and profile from the environment; bad values are errors.
+    pub fn from_env() -> Result<Setup> {
+        let models = Models::load_default()?;
+        Ok(Setup {
+            presets: models.selected()?,
+            device: device::from_env()?,
+            profile: RunProfile::from_env()?,
+        })
+    }
+}
+
+/// Criterion configured with the run profile and the pprof profiler; command-line flags
+/// (`--warm-up-time`, `--measurement-time`, `--sample-size`, ...) still override the profile.
+pub fn criterion(p: RunProfile) -> Criterion {
+    let c = Criterion::default()
+        .warm_up_time(Duration::from_millis(p.warm_up_ms))
+        .measurement_time(Duration::from_millis(p.measurement_ms))
+        .sample_size(p.sample_size)
+        .with_profiler(PprofProfiler::new(997));
+    let c = if p == RunProfile::QUICK {
+        c.without_plots().nresamples(10_000)
+    } else {
+        c
+    };
+    c.configure_from_args()
+}
+
+/// Per-group sampling settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupOpts {
+    /// Override the profile's sample count (Criterion's minimum is 10).
+    pub sample_size: Option<usize>,
+    /// Flat sampling: the same iteration count in every sample (for long cases).
+    pub flat: bool,
+    /// Override the profile's warm-up time.
+    pub warm_up: Option<Duration>,
+    /// Override the profile's measurement time.
+    pub measurement: Option<Duration>,
+}
+
+impl GroupOpts {
+    /// Whole requests take seconds: 10 samples of one request each (flat sampling), short
+    /// warm-up and measurement targets (each case already ran one untimed request).
+    pub fn end_to_end() -> Self {
+        GroupOpts {
+            sample_size: Some(10),
+            flat: true,
+            warm_up: Some(Duration::from_millis(100)),
+            measurement: Some(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// The bench binary's whole run: every part of the registry, then the summary.
+pub fn main() -> Result<()> {
+    let setup = Setup::from_env()?;
+    let mut c = criterion(setup.profile);
+    let mut run = Run::new(setup);
+    for part in parts::REGISTRY {
+        run.part(&mut c, part)?;
+    }
+    c.final_summary();
+    run.flush(true);
+    Ok(())
+}
+
+/// The records of one bench process and what writing the summary needs.
+pub struct Run {
+    setup: Setup,
+    mode: Mode,
+    args: Vec<String>,
+    records: Vec<Record>,
+    /// Measured (or read from cache) on first use, only in a measuring run.
+    ceilings: Option<Option<ceilings::Ceilings>>,
+}
+
+impl Run {
+    pub fn new(setup: Setup) -> Self {
+        Run {
+            setup,
+            mode: args::mode(),
+            args: std::env::args().skip(1).collect(),
+            records: Vec::new(),
+            ceilings: None,
+        }
+    }
+
+    /// Runs one pipeline part: the cases its generator makes for every selected preset.
+    /// Component cases and end-to-end cases (whole requests) go to two Criterion groups of
+    /// the part's name, each sampled its way.
+    pub fn part(&mut self, c: &mut Criterion, part: &Part) -> Result<()> {
+        let group: &'static str = part.group.into();
+        let mut specs: Vec<(Preset, Ctx, Spec)> = Vec::new();
+        for preset in &self.setup.presets {
+            let dtype = device::compute_dtype(&self.setup.device, preset.dtype())?;
+            let ctx = Ctx {
+                device: self.setup.device.clone(),
+                dtype,
+            };
+            for spec in (part.specs)(preset, &ctx)
+                .with_context(|| format!("{group}: cases of preset `{}`", preset.name))?
+            {
+                specs.push((preset.clone(), ctx.clone(), spec));
+            }
+        }
+        let (e2e, comp): (Vec<_>, Vec<_>) =
+            specs.into_iter().partition(|(_, _, s)| s.is_end_to_end());
+        for (batch, opts) in [(comp, GroupOpts::default()), (e2e, GroupOpts::end_to_end())] {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut g = c.benchmark_group(group);
+            if let Some(n) = opts.sample_size {
+                g.sample_size(n);
+            }
+            if let Some(d) = opts.warm_up {
+                g.warm_up_time(d);
+            }
+            if let Some(d) = opts.measurement {
+                g.measurement_time(d);
+            }
+            g.sampling_mode(if opts.flat {
+                SamplingMode::Flat
+            } else {
+                SamplingMode::Auto
+            });
+            for (preset, ctx, spec) in batch {
+                self.bench_spec(&mut g, &preset, &ctx, spec);
+            }
+            g.finish();
+        }
+        // Write what this group measured now, so a run cut short keeps its finished groups.
+        self.flush(false);
+        Ok(())
+    }
+
+    fn bench_spec(
+        &mut self,
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        preset: &Preset,
+        ctx: &Ctx,
+        mut spec: Spec,
+    ) {
+        let full_id = spec.full_id();
+        let mut rec = Record {
+            id: spec.id.clone(),
+            preset: preset.name.clone(),
+            dtype: dtype_name(spec.dtype).to_string(),
+            shape: spec.shape.clone(),
+            cost: spec.cost,
+            tokens: spec.tokens,
+            status: Status::Ok,
+            reason: None,
+            extra: serde_json::Value::Null,
+        };
+        if spec.skip.is_none() {
+            if let Some(avail) = device::available_memory(&ctx.device) {
+                if spec.mem_bytes > avail / 10 * 9 {
+                    spec.skip = Some(format!(
+                        "needs ~{:.1} GiB, {:.1} GiB available on {}",
+                        spec.mem_bytes as f64 / (1u64 << 30) as f64,
+                        avail as f64 / (1u64 << 30) as f64,
+                        device::label(&ctx.device)
+                    ));
+                }
+            }
+        }
+        if let Some(why) = spec.skip.take() {
+            // Only report skips for cases the command line selected.
+            if self.mode != Mode::List && args::selects(&self.args, &full_id) {
+                eprintln!("SKIPPED {full_id}: {why}");
+                rec.status = Status::Skipped;
+                rec.reason = Some(why);
+                self.records.push(rec);
+            }
+            return;
+        }
+
+        g.throughput(match spec.tokens {
+            Some(t) => Throughput::Elements(t.max(1)),
+            None => Throughput::ElementsAndBytes {
+                elements: spec.cost.flops.max(1),
+                bytes: spec.cost.bytes.max(1),
+            },
+        });
+        let device = ctx.device.clone();
+        let mut build = spec.build.take();
+        let mut runner: Option<Box<dyn Runner>> = None;
+        let mut failure: Option<String> = None;
+        let mut ran = false;
+        let slow = slowdown_for(&full_id);
+        if let Some(f) = slow {
+            eprintln!(
+                "{SLOWDOWN_ENV}: {full_id} is slowed down by {:.1} %",
+                f * 100.0
+            );
+        }
+        g.bench_function(spec.id.local(), |b| {
+            ran = true;
+            if runner.is_none() && failure.is_none() {
+                if let Some(build) = build.take() {
+                    match build(&device).and_then(|mut r| {
+                        // One untimed run so lazy initialisation (kernel loading, cuBLAS
+                        // handles, first allocations) is never timed.
+                        r.reset()?;
+                        r.run()?;
+                        device::sync(&device)?;
+                        Ok(r)
+                    }) {
+                        Ok(r) => runner = Some(r),
+                        Err(e) => {
+                            eprintln!("FAILED {full_id}: set-up: {e:#}");
+                            failure = Some(format!("set-up: {e:#}"));
+                        }
+                    }
+                }
+            }
+            b.iter_custom(|iters| match (&mut runner, &failure) {
+                (Some(r), None) => match time_iters(r.as_mut(), &device, iters) {
+                    Ok(d) => match slow {
+                        Some(f) => {
+                            let extra = d.mul_f64(f);
+                            spin(extra);
+                            d + extra
+                        }
+                        None => d,
+                    },
+                    Err(e) => {
+                        eprintln!("FAILED {full_id}: {e:#}");
+                        failure = Some(format!("run: {e:#}"));
+                        Duration::from_nanos(iters)
+                    }
+                },
+                // A failed case still has to hand Criterion a duration; the summary marks
+                // it failed and the writer removes its Criterion output.
+                _ => Duration::from_nanos(iters),
+            });
+        });
+        if !ran {
+            return; // filtered out
+        }
+        if let Some(r) = &runner {
+            rec.extra = r.extra();
+        }
+        if let Some(f) = failure {
+            rec.status = Status::Failed;
+            rec.reason = Some(f);
+        }
+        self.records.push(rec);
+        // Keep the summary current case by case: a run cut short keeps what it measured.
+        self.flush(false);
+    }
+
+    /// The device's ceilings (measuring runs only; measured once, then cached on disk).
+    fn ceilings(&mut self) -> Option<&ceilings::Ceilings> {
+        if self.mode != Mode::Bench {
+            return None;
+        }
+        if self.ceilings.is_none() {
+            self.ceilings = Some(match ceilings::get_or_measure(&self.setup.device) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("mistral-rs-bench: could not measure device ceilings: {e:#}");
+                    None
+                }
+            });
+        }
+        self.ceilings.as_ref().and_then(Option::as_ref)
+    }
+
+    /// Writes the suite's summary of the records so far (merged into the device's summary
+    /// file); `print` also prints this run's table (measuring runs).
+    pub fn flush(&mut self, print: bool) {
+        if self.records.is_empty() {
+            return;
+        }
+        let kind = match self.mode {
+            Mode::Bench => writer::RunKind::Measured,
+            _ => writer::RunKind::Smoke,
+        };
+        let ceil = self.ceilings().cloned();
+        match writer::write(
+            &self.setup.device,
+            self.setup.profile,
+            kind,
+            &self.records,
+            ceil.as_ref(),
+        ) {
+            Ok(w) if print => {
+                if kind == writer::RunKind::Measured {
+                    print!("{}", tables::cases_markdown(&w.cases, ceil.as_ref()));
+                    let slopes = tables::slopes_table(&w.summary.derived);
+                    if !slopes.is_empty() {
+                        print!("\n{}", slopes.markdown());
+                    }
+                }
+                eprintln!("mistral-rs-bench: summary written to {}", w.path.display());
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("mistral-rs-bench: could not write the summary: {e:#}"),
+        }
+    }
+}

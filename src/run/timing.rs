@@ -1,0 +1,57 @@
+//! The timed loop: the device is synchronised before the clock starts (so no earlier work is
+//! counted) and after the last iteration (so all of this work is); set-up and resets are
+//! outside the clock.
+
+use crate::case::Runner;
+use crate::device;
+use anyhow::Result;
+use candle_core::Device;
+use std::time::{Duration, Instant};
+
+/// Times `iters` iterations of `r`.
+pub fn time_iters(r: &mut dyn Runner, device: &Device, iters: u64) -> Result<Duration> {
+    // Self-timing runners (end to end) measure their own part of each iteration.
+    let mut own = Duration::ZERO;
+    let mut self_timed = true;
+    for i in 0..iters {
+        match r.timed()? {
+            Some(d) => own += d,
+            None if i == 0 => {
+                self_timed = false;
+                break;
+            }
+            None => anyhow::bail!("runner stopped timing itself"),
+        }
+    }
+    if self_timed {
+        return Ok(own);
+    }
+    if r.needs_reset() {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            r.reset()?;
+            device::sync(device)?;
+            let t = Instant::now();
+            r.run()?;
+            device::sync(device)?;
+            total += t.elapsed();
+        }
+        Ok(total)
+    } else {
+        device::sync(device)?;
+        let t = Instant::now();
+        for _ in 0..iters {
+            r.run()?;
+        }
+        device::sync(device)?;
+        Ok(t.elapsed())
+    }
+}
+
+/// Busy-waits for `d` (a sleep would be too coarse for microsecond cases).
+pub fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
