@@ -8,7 +8,8 @@
 #
 # Environment: ROUNDS (default 3), MISTRALRS_BENCH_PROFILE (default quick), OUT (default
 # target/bench-pr; an existing one is replaced only with FORCE=1), THRESHOLD (the verdict's
-# minimum effect, %), FEATURES, and the usual MISTRALRS_BENCH_* variables.
+# minimum effect, %), ALLOW_BUILD_MISMATCH=1 (compare sides built with different rustflags or
+# target features), FEATURES, and the usual MISTRALRS_BENCH_* variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: scripts/bench-pr.sh BASE_REV [HEAD_REV] [-- filter]}; shift
@@ -42,4 +43,4 @@ for r in $(seq 1 "$rounds"); do
       "$out/bin/bench-$side" --bench "$@" > "$out/$side-round-$r.log" 2>&1) || { echo "run failed, see $out/$side-round-$r.log" >&2; exit 2; }
   done
 done
-cargo run -q --release $features --bin mistral-rs-bench -- compare "$out/A" "$out/B" ${THRESHOLD:+--threshold $THRESHOLD} --out "$out"
+cargo run -q --release $features --bin mistral-rs-bench -- compare "$out/A" "$out/B" ${ALLOW_BUILD_MISMATCH:+--allow-build-mismatch} ${THRESHOLD:+--threshold $THRESHOLD} --out "$out"

@@ -3,8 +3,13 @@
 # toolchain): strips the bench binary and the JSON binary and compresses them with xz.
 #
 #   source ../shared/cuda/env.sh
-#   cargo build --release --features cuda --bins --benches
-#   scripts/pack-cuda.sh [DEST]          # default DEST: .carry/bin  (~20 MB per binary)
+#   RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/cuda \
+#     cargo build --release --features cuda --bins --benches
+#   CARGO_TARGET_DIR=target/cuda scripts/pack-cuda.sh [DEST]   # default DEST: .carry/bin
+#
+# The portable level (x86-64-v3) replaces .cargo/config.toml's target-cpu=native, which
+# would assume this machine's CPU on the GPU host; a build with native flags is refused.
+# Its own target folder keeps the CPU build's artifacts (other flags) from being rebuilt.
 #
 # On the GPU machine, from a checkout of this repository:
 #   scripts/run-packed.sh DEST <args...>  # unpacks once into /tmp/mrb and runs a step
@@ -16,6 +21,13 @@ bench=$(ls -t "$tgt"/release/deps/bench_main-* 2>/dev/null | grep -v '\.d$' | he
 bin=$tgt/release/mistral-rs-bench
 [[ -n $bench && -x $bench ]] || { echo "no bench binary under $tgt/release/deps (cargo build --release --features cuda --benches)" >&2; exit 1; }
 [[ -x $bin ]] || { echo "no $bin (cargo build --release --features cuda --bins)" >&2; exit 1; }
+for b in "$bench" "$bin"; do
+  if strings -a "$b" | grep -q -- '-C target-cpu=native'; then
+    echo "$b was built with -C target-cpu=native (this machine's CPU): rebuild with" >&2
+    echo "  RUSTFLAGS=\"-C target-cpu=x86-64-v3\" for another host" >&2
+    exit 1
+  fi
+done
 mkdir -p "$dest"
 for pair in "$bench:bench_main" "$bin:mistral-rs-bench"; do
   src=${pair%%:*}; name=${pair##*:}

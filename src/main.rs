@@ -70,6 +70,9 @@ enum Cmd {
         /// Also write compare.md, github-action-benchmark.json and bencher.json here.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Compare results of builds with different rustflags or target features anyway.
+        #[arg(long)]
+        allow_build_mismatch: bool,
     },
     /// Save this run's results as target-baselines/<MACHINE>/ (refuses to overwrite).
     SaveBaseline {
@@ -259,19 +262,22 @@ fn helper(cmd: Cmd) -> Result<i32> {
             candidate,
             threshold,
             out,
+            allow_build_mismatch,
         } => {
             let base = baseline::resolve(&base);
             let cand = match candidate {
                 Some(c) => baseline::resolve(&c),
                 None => paths::criterion_dir(),
             };
+            let builds = compare::check_builds(&base, &cand, allow_build_mismatch)?;
+            eprintln!("{builds}");
             let (rows, unmatched) = compare::compare(&base, &cand, threshold)?;
             print!("{}", compare::markdown(&rows, threshold));
             for u in &unmatched {
                 eprintln!("not compared: {u}");
             }
             if let Some(dir) = out {
-                for p in compare::write_outputs(&rows, threshold, &dir)? {
+                for p in compare::write_outputs(&rows, threshold, &builds, &dir)? {
                     eprintln!("written {}", p.display());
                 }
             }

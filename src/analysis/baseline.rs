@@ -4,6 +4,7 @@
 //! date, command line). A baseline is never overwritten unless asked (`--force`).
 
 use crate::results::{criterion, Summary};
+use crate::util::build::BuildInfo;
 use crate::util::paths::{baselines_root, criterion_dir, out_dir};
 use crate::util::{fmt::now_rfc3339, json};
 use anyhow::{bail, Context, Result};
@@ -46,6 +47,18 @@ pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
         }
         n += 1;
     }
+    // how the binary was built (written by the harness into the Criterion folder)
+    let build_file = crit.join(criterion::BUILD_FILE);
+    let build: Option<BuildInfo> = if build_file.is_file() {
+        std::fs::create_dir_all(dest.join("criterion"))?;
+        std::fs::copy(
+            &build_file,
+            dest.join("criterion").join(criterion::BUILD_FILE),
+        )?;
+        Some(json::read(&build_file, "a build record")?)
+    } else {
+        None
+    };
     let mut summaries = Vec::new();
     if let Ok(rd) = std::fs::read_dir(out_dir()) {
         for e in rd.flatten() {
@@ -92,6 +105,7 @@ pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
         "profile": std::env::var(crate::config::PROFILE_ENV).unwrap_or_else(|_| "default".into()),
         "models": std::env::var(crate::config::MODELS_ENV).unwrap_or_else(|_| crate::config::DEFAULT_MODELS.into()),
         "command": note,
+        "build": build,
     });
     json::write(&dest.join("metadata.json"), &meta)?;
     Ok(dest)
@@ -130,6 +144,20 @@ pub fn merge(
     use serde_json::Value;
     let read = |p: &Path| -> Result<Value> { json::read(p, "JSON") };
     let src = read(summary)?;
+    // one baseline, one build: a run built differently measured other code paths
+    if let (Some(a), Some(b)) = (
+        super::compare::build_of(baseline)?,
+        super::compare::build_of(run_criterion)?,
+    ) {
+        if !a.same_code_paths(&b) {
+            bail!(
+                "{} was built differently from {} ({}): save it as a baseline of its own",
+                run_criterion.display(),
+                baseline.display(),
+                a.differences(&b).join("; ")
+            );
+        }
+    }
     let device = src["device"]
         .as_str()
         .with_context(|| format!("{}: not a summary (no device)", summary.display()))?

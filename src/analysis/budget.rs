@@ -3,6 +3,9 @@
 //! the layer count — plus embedding, final norm, LM head and sampling), summed and set beside
 //! the engine's measured end-to-end ms/token. The remainder is engine overhead (scheduling,
 //! synchronisation, host work) or a composition the components do not capture.
+//!
+//! A component recorded as a **stand-in** (the engine runs another path on that device and
+//! dtype, e.g. CPU attention) is shown but never summed: its time is not the engine's cost.
 
 use crate::case::{
     AttnPath, CachePolicy, Case, CaseId, Phase, Proj, SamplingMethod, SmallOp, WeightFormat,
@@ -26,6 +29,9 @@ pub struct BudgetRow {
     pub total_ms: Option<f64>,
     /// Share of the measured end-to-end ms/token, %.
     pub share_pct: Option<f64>,
+    /// Why the case is a stand-in (then it is left out of `components_ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stand_in: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,12 +50,11 @@ pub struct Budget {
     pub missing: Vec<String>,
 }
 
-fn median_ms(cases: &[CaseSummary], id: &str) -> Option<f64> {
+/// The measured case `id`, if the summary has it.
+fn measured<'a>(cases: &'a [CaseSummary], id: &str) -> Option<&'a CaseSummary> {
     cases
         .iter()
-        .find(|c| c.case == id && c.is_ok())?
-        .estimates
-        .map(|e| e.median_ns / 1e6)
+        .find(|c| c.case == id && c.is_ok() && c.estimates.is_some())
 }
 
 /// Builds the budget of one decode step from a summary, for projections and FFN in
@@ -134,7 +139,8 @@ pub fn build(
     .into_iter()
     .map(|(part, case, count)| {
         let case = case.to_string();
-        let each = median_ms(&s.cases, &case);
+        let found = measured(&s.cases, &case);
+        let each = found.and_then(|c| c.estimates).map(|e| e.median_ns / 1e6);
         BudgetRow {
             part: part.into(),
             case,
@@ -142,6 +148,7 @@ pub fn build(
             each_ms: each,
             total_ms: each.map(|e| e * count as f64),
             share_pct: None,
+            stand_in: found.and_then(|c| c.stand_in.clone()),
         }
     })
     .collect::<Vec<_>>();
@@ -153,7 +160,11 @@ pub fn build(
     if missing.len() == rows.len() {
         bail!("the summary has none of the component cases of preset `{p}` (run cargo bench for it first)");
     }
-    let components_ms: f64 = rows.iter().filter_map(|r| r.total_ms).sum();
+    let components_ms: f64 = rows
+        .iter()
+        .filter(|r| r.stand_in.is_none())
+        .filter_map(|r| r.total_ms)
+        .sum();
     // The engine's decode at the same depth, any model of this preset (synthetic first).
     let depth = e2e_depth.unwrap_or(context);
     let want = Workload::Decode {
@@ -206,8 +217,12 @@ pub fn table(b: &Budget) -> Table {
             .unwrap_or_else(|| "–".into())
     };
     for r in &b.rows {
+        let part = match r.stand_in {
+            Some(_) => format!("{} (stand-in, not summed)", r.part),
+            None => r.part.clone(),
+        };
         t.push([
-            r.part.clone(),
+            part,
             format!("`{}`", r.case),
             r.count.to_string(),
             f(r.each_ms, " ms"),
@@ -253,6 +268,13 @@ pub fn markdown(b: &Budget) -> String {
         o.push_str(&format!(
             "\nNot in the summary (counted as 0): {}\n",
             b.missing.join(", ")
+        ));
+    }
+    for r in b.rows.iter().filter(|r| r.stand_in.is_some()) {
+        o.push_str(&format!(
+            "\nStand-in, left out of the sum: `{}`: {}\n",
+            r.case,
+            r.stand_in.as_deref().unwrap_or_default()
         ));
     }
     o

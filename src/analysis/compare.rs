@@ -15,9 +15,15 @@
 //! threshold; here only the point estimate of the median must pass the threshold.
 //!
 //! Rows are grouped by pipeline part in [`crate::parts::REGISTRY`] order.
+//!
+//! Both sides must come from builds that run the same code paths (rustflags, target
+//! features, cargo features: [`check_builds`]); two builds that differ measure different
+//! kernels, so their comparison is refused unless asked for.
 
 use crate::case::Group;
-use crate::results::criterion::{index_all, read_samples};
+use crate::results::criterion::{index_all, read_samples, BUILD_FILE};
+use crate::util::build::BuildInfo;
+use crate::util::json;
 use crate::util::{fmt::fmt_ns, stats::median, table::Table};
 use anyhow::{bail, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -53,6 +59,72 @@ pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<Vec<f64>>>> {
             Ok((id, rounds))
         })
         .collect()
+}
+
+/// The build recorded for a result folder: every build file under it (they must agree), else
+/// a saved baseline's `metadata.json` `build`. None: results from before builds were
+/// recorded.
+pub fn build_of(root: &Path) -> Result<Option<BuildInfo>> {
+    let mut found: Option<(PathBuf, BuildInfo)> = None;
+    for e in walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() == BUILD_FILE)
+    {
+        let b: BuildInfo = json::read(e.path(), "a build record")?;
+        match &found {
+            Some((p, first)) if !first.same_code_paths(&b) => bail!(
+                "{} holds results of two different builds ({} and {}): {}",
+                root.display(),
+                p.display(),
+                e.path().display(),
+                first.differences(&b).join("; ")
+            ),
+            Some(_) => {}
+            None => found = Some((e.path().to_path_buf(), b)),
+        }
+    }
+    if let Some((_, b)) = found {
+        return Ok(Some(b));
+    }
+    let meta = root.join("metadata.json");
+    if meta.is_file() {
+        let v: serde_json::Value = json::read(&meta, "baseline metadata")?;
+        if !v["build"].is_null() {
+            return Ok(Some(serde_json::from_value(v["build"].clone())?));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses two result sets whose builds ran different code paths (unless `allow`); returns
+/// a line for the report saying what each side was built with.
+pub fn check_builds(base: &Path, cand: &Path, allow: bool) -> Result<String> {
+    let (a, b) = (build_of(base)?, build_of(cand)?);
+    let side = |b: &Option<BuildInfo>| {
+        b.as_ref()
+            .map(BuildInfo::describe)
+            .unwrap_or_else(|| "build not recorded".into())
+    };
+    let line = format!("Baseline: {}. Candidate: {}.", side(&a), side(&b));
+    if let (Some(x), Some(y)) = (&a, &b) {
+        if !x.same_code_paths(y) {
+            if !allow {
+                bail!(
+                    "{} and {} were built differently ({}): they measure different code paths. \
+                     Rebuild one side, or pass --allow-build-mismatch to compare them anyway",
+                    base.display(),
+                    cand.display(),
+                    x.differences(y).join("; ")
+                );
+            }
+            return Ok(format!(
+                "{line} **The builds differ** ({}): changes include the build's.",
+                x.differences(y).join("; ")
+            ));
+        }
+    }
+    Ok(line)
 }
 
 /// The verdict on one case.
@@ -256,20 +328,29 @@ pub fn bencher(rows: &[Row]) -> serde_json::Value {
 
 /// Writes the outputs beside each other (the Markdown table, the two dashboard formats, and
 /// every row with its verdict as `compare.json`); returns their paths.
-pub fn write_outputs(rows: &[Row], threshold_pct: f64, dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_outputs(
+    rows: &[Row],
+    threshold_pct: f64,
+    build_note: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let rows_json = dir.join("compare.json");
     std::fs::write(
         &rows_json,
         serde_json::to_string_pretty(&serde_json::json!({
             "threshold_pct": threshold_pct,
+            "builds": build_note,
             "rows": rows,
         }))?,
     )?;
     let md = dir.join("compare.md");
     let gab = dir.join("github-action-benchmark.json");
     let bmf = dir.join("bencher.json");
-    std::fs::write(&md, markdown(rows, threshold_pct))?;
+    std::fs::write(
+        &md,
+        format!("{build_note}\n\n{}", markdown(rows, threshold_pct)),
+    )?;
     std::fs::write(
         &gab,
         serde_json::to_string_pretty(&github_action_benchmark(rows))?,

@@ -64,6 +64,9 @@ pub struct Spec {
     pub skip: Option<String>,
     /// Builds the runner (set-up, outside any timed region).
     pub build: Option<Build>,
+    /// Why this case is a stand-in: the engine runs another path on this device and dtype,
+    /// so the case is a reference, never the engine's cost (budgets leave it out of sums).
+    pub stand_in: Option<String>,
 }
 
 impl Spec {
@@ -84,7 +87,14 @@ impl Spec {
             mem_bytes,
             skip: None,
             build: Some(build),
+            stand_in: None,
         }
+    }
+
+    /// Marks the case as a stand-in for a path of the engine that no public API reaches.
+    pub fn stand_in(mut self, why: impl Into<String>) -> Self {
+        self.stand_in = Some(why.into());
+        self
     }
 
     /// Marks the case as skipped with a reason.

@@ -74,15 +74,25 @@ pub fn from_env() -> Result<Device> {
 /// kernels are fastest there, and it is what the engine computes CPU attention in) and the
 /// preset's dtype on a GPU.
 pub fn compute_dtype(device: &Device, preset_dtype: DType) -> Result<DType> {
-    if let Ok(s) = std::env::var(DTYPE_ENV) {
-        return crate::config::parse_dtype(&s)
-            .with_context(|| format!("{DTYPE_ENV}=`{s}` is not one of f32, f16, bf16"));
+    if let Some(d) = dtype_override()? {
+        return Ok(d);
     }
     Ok(if device.is_cpu() {
         DType::F32
     } else {
         preset_dtype
     })
+}
+
+/// The dtype `MISTRALRS_BENCH_DTYPE` asks for, if set: component cases run in it, and the
+/// engine loads its models in it (instead of its own `Auto` choice).
+pub fn dtype_override() -> Result<Option<DType>> {
+    match std::env::var(DTYPE_ENV) {
+        Ok(s) if !s.trim().is_empty() => crate::config::parse_dtype(&s)
+            .map(Some)
+            .with_context(|| format!("{DTYPE_ENV}=`{s}` is not one of f32, f16, bf16")),
+        _ => Ok(None),
+    }
 }
 
 /// A short label used in case ids and file names: `cpu`, `cuda0`, `metal0`.

@@ -134,6 +134,9 @@ pub struct EngineOptions {
     pub max_seqs: usize,
     /// Longest context the engine must hold (prompt + generated).
     pub max_seq_len: usize,
+    /// The dtype the engine loads the model in; None: the engine's own choice
+    /// (`ModelDType::Auto`, which is f16 on a CPU without bf16 matmul).
+    pub dtype: Option<DType>,
 }
 
 /// A loaded engine.
@@ -143,7 +146,10 @@ pub struct Engine {
     pub tokenizer: Arc<tokenizers::Tokenizer>,
     pub model: ModelRef,
     pub vocab: usize,
+    /// The dtype the engine computes in (its metadata's activation dtype).
     pub dtype: DType,
+    /// The dtype it was asked to load in (None: `Auto`).
+    pub requested_dtype: Option<DType>,
     pub max_seq_len: usize,
     pub load_time: Duration,
     /// Memory in use just before the model was loaded (`device::memory_in_use`).
@@ -298,11 +304,18 @@ impl Engine {
             max_seq_len: opts.max_seq_len,
             max_batch_size: opts.max_seqs,
         });
+        let model_dtype = match opts.dtype {
+            None => ModelDType::Auto,
+            Some(DType::F32) => ModelDType::F32,
+            Some(DType::F16) => ModelDType::F16,
+            Some(DType::BF16) => ModelDType::BF16,
+            Some(other) => bail!("the engine cannot load a model in {other:?}"),
+        };
         let pipeline = loader
             .load_model_from_hf(
                 None,
                 TokenSource::None,
-                &ModelDType::Auto,
+                &model_dtype,
                 &opts.device,
                 true,
                 mapper,
@@ -346,6 +359,7 @@ impl Engine {
             model: model.clone(),
             vocab,
             dtype,
+            requested_dtype: opts.dtype,
             max_seq_len,
             load_time: t0.elapsed(),
             mem_before_load,

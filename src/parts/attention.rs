@@ -35,6 +35,11 @@ pub const DECODE: &[usize] = &[512, 2048, 8192, 32768];
 pub const ENGINE_CHUNK: usize = 1024;
 /// The engine grows its KV buffers in steps of 512 tokens; decode reads a view of one.
 pub const CACHE_STEP: usize = 512;
+/// Why every CPU attention case is a stand-in.
+pub const CPU_STAND_IN: &str = "on the CPU the engine runs its private kernel \
+    (mistralrs-core 0.8.1 attention/backends/cpu.rs, run_flash_attn_cpu), which no public API \
+    reaches; this path is what the engine would run without it";
+
 /// Attention paths this build and device can run.
 pub fn paths(device: &Device, dtype: DType, decode: bool) -> Vec<AttnPath> {
     let mut v = vec![AttnPath::Naive];
@@ -114,7 +119,11 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
                 naive_mem(p, q_len, kv_len, dt),
                 Box::new(move |dev: &Device| build(&preset, path, q_len, kv_len, dt, dev)),
             );
-            out.push(spec);
+            out.push(if ctx.device.is_cpu() {
+                spec.stand_in(CPU_STAND_IN)
+            } else {
+                spec
+            });
         }
     };
     for c in contexts(p, PREFILL) {

@@ -107,6 +107,7 @@ pub fn engine_options(p: &Preset, device: &Device, isq: Option<IsqType>) -> Resu
         paged_ctx: paged_seqs(device)?.map(|n| max_seq_len * n),
         max_seqs,
         max_seq_len,
+        dtype: crate::device::dtype_override()?,
     })
 }
 
@@ -370,6 +371,7 @@ impl Runner for GenCase {
         serde_json::json!({
             "model": self.engine.model,
             "engine_dtype": dtype_name(self.engine.dtype),
+            "requested_dtype": self.engine.requested_dtype.map(dtype_name).unwrap_or("auto"),
             "load_s": self.engine.load_time.as_secs_f64(),
             "paged_kv_full_seqs": self.paged,
             "request_latency_ms": percentiles(&self.latencies_ms),

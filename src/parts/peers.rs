@@ -317,11 +317,7 @@ pub fn load(p: &Preset, model: &ModelRef, dtype: DType, device: &Device) -> Resu
                 _ => crate::engine::synth::ensure(p, p.dtype())?,
             };
             let cfg_path = dir.join("config.json");
-            let cfg: llama::LlamaConfig = serde_json::from_slice(
-                &std::fs::read(&cfg_path)
-                    .with_context(|| format!("{}: cannot read", cfg_path.display()))?,
-            )
-            .with_context(|| format!("{}: not a llama config", cfg_path.display()))?;
+            let cfg: llama::LlamaConfig = crate::util::json::read(&cfg_path, "a llama config")?;
             let config = cfg.into_config(false);
             let files: Vec<_> = std::fs::read_dir(&dir)?
                 .filter_map(|e| e.ok().map(|e| e.path()))

@@ -6,7 +6,7 @@
 
 use crate::case::{CaseId, Cost, Status};
 use crate::device::ceilings::Ceilings;
-use crate::util::json;
+use crate::util::{build::BuildInfo, json};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -24,6 +24,8 @@ pub struct Record {
     pub status: Status,
     pub reason: Option<String>,
     pub extra: serde_json::Value,
+    /// Why the case is a stand-in (not the path the engine runs here), if it is one.
+    pub stand_in: Option<String>,
 }
 
 impl Record {
@@ -87,6 +89,11 @@ pub struct CaseSummary {
     #[serde(default)]
     pub measured_at: String,
     pub extra: serde_json::Value,
+    /// Why the case is a stand-in: the engine runs another path on this device and dtype
+    /// (a reference, never summed into a budget as the engine's cost). None: it runs what
+    /// the engine runs, or the summary predates this field.
+    #[serde(default)]
+    pub stand_in: Option<String>,
 }
 
 impl CaseSummary {
@@ -123,6 +130,9 @@ pub struct Summary {
     /// Figures derived from several cases (the engine's context slope, ...).
     #[serde(default)]
     pub derived: serde_json::Value,
+    /// How the binary that measured these cases was built (rustflags, target features).
+    #[serde(default)]
+    pub build: Option<BuildInfo>,
 }
 
 impl Summary {

@@ -24,6 +24,13 @@ pub fn cases_table(cases: &[CaseSummary]) -> Table {
                 note.push_str(&format!(" (stored as {f})"));
             }
         }
+        if c.stand_in.is_some() {
+            note.push_str(if note.is_empty() {
+                "stand-in"
+            } else {
+                " (stand-in)"
+            });
+        }
         match c.estimates {
             Some(e) => {
                 let cache_mark = if c.fits_in_cache == Some(true) {
@@ -77,6 +84,11 @@ pub fn cases_markdown(cases: &[CaseSummary], ceil: Option<&Ceilings>) -> String 
     if cases.iter().any(|c| c.fits_in_cache == Some(true)) {
         o.push_str(
             "\n(ᶜ: the case's bytes fit in the last-level cache; its %BW is against DRAM bandwidth)\n",
+        );
+    }
+    if cases.iter().any(|c| c.stand_in.is_some()) {
+        o.push_str(
+            "\n(stand-in: not the path the engine runs on this device; the summary's `stand_in` says which it runs)\n",
         );
     }
     o.push('\n');

@@ -10,7 +10,7 @@ use super::schema::{CaseSummary, Record, Summary};
 use crate::case::Status;
 use crate::config::RunProfile;
 use crate::device::{self, ceilings::Ceilings};
-use crate::util::{fmt::now_rfc3339, json, paths};
+use crate::util::{build::BuildInfo, fmt::now_rfc3339, json, paths};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use std::collections::BTreeMap;
@@ -77,6 +77,7 @@ pub fn build_cases(
                 fits_in_cache: llc.map(|l| r.tokens.is_none() && r.cost.bytes <= l),
                 measured_at: now.clone(),
                 extra: r.extra.clone(),
+                stand_in: r.stand_in.clone(),
             }
         })
         .collect()
@@ -142,6 +143,7 @@ pub fn write(
         llc_bytes: device::last_level_cache_bytes(device),
         cases: all,
         derived,
+        build: Some(BuildInfo::current()),
     };
     json::write(&path, &summary)?;
     Ok(Written {

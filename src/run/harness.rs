@@ -120,9 +120,25 @@ pub struct Run {
 
 impl Run {
     pub fn new(setup: Setup) -> Self {
+        let mode = args::mode();
+        if mode == Mode::Bench {
+            // Every measuring run's Criterion folder says how the binary was built.
+            let dir = crate::util::paths::criterion_dir();
+            let written = std::fs::create_dir_all(&dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| {
+                    crate::util::json::write(
+                        &dir.join(crate::results::criterion::BUILD_FILE),
+                        &crate::util::build::BuildInfo::current(),
+                    )
+                });
+            if let Err(e) = written {
+                eprintln!("mistral-rs-bench: cannot record the build: {e:#}");
+            }
+        }
         Run {
             setup,
-            mode: args::mode(),
+            mode,
             args: std::env::args().skip(1).collect(),
             records: Vec::new(),
             ceilings: None,
@@ -196,6 +212,7 @@ impl Run {
             status: Status::Ok,
             reason: None,
             extra: serde_json::Value::Null,
+            stand_in: spec.stand_in.clone(),
         };
         if spec.skip.is_none() {
             if let Some(avail) = device::available_memory(&ctx.device) {

@@ -46,6 +46,10 @@ pub struct BenchRequest {
     /// Simultaneous requests per iteration.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// The dtype the engine loads the model in (`f32`, `f16`, `bf16`); default: the
+    /// engine's own choice (`auto`: f16 on a CPU, the model's dtype on a GPU).
+    #[serde(default)]
+    pub dtype: Option<String>,
     /// Seed of the device RNG (decoding is greedy, so results do not depend on it).
     #[serde(default)]
     pub seed: u64,
@@ -127,6 +131,13 @@ pub fn parse_request(text: &str) -> std::result::Result<BenchRequest, BenchError
     if req.prompt.trim().is_empty() {
         return bad("`prompt` must not be empty".into());
     }
+    if let Some(d) = &req.dtype {
+        if d != "auto" && crate::config::parse_dtype(d).is_none() {
+            return bad(format!(
+                "`dtype` must be one of auto, f32, f16, bf16, got `{d}`"
+            ));
+        }
+    }
     Ok(req)
 }
 
@@ -178,6 +189,7 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
             .as_ref()
             .map(|p| need.min(p.max_context))
             .unwrap_or(need),
+        dtype: req.dtype.as_deref().and_then(crate::config::parse_dtype),
     };
     let rt = runtime();
     // The one memory sampler, on a GPU only (the CPU's figure is the process's VmHWM), from
@@ -258,12 +270,14 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
             "driver": driver,
             "cuda_version": cuda_version(&dev),
             "dtype": crate::config::dtype_name(engine.dtype),
+            "requested_dtype": req.dtype.as_deref().unwrap_or("auto"),
             "model": engine.model.name(),
             "model_ref": engine.model,
             "quantization": quantization(&engine.model, isq),
             "mistralrs_version": crate::MISTRALRS_VERSION,
             "crate_version": env!("CARGO_PKG_VERSION"),
             "git_commit": env!("MISTRAL_RS_BENCH_GIT_COMMIT"),
+            "build": crate::util::build::BuildInfo::current(),
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "load_s": engine.load_time.as_secs_f64(),
         },
@@ -369,6 +383,8 @@ Request fields (unknown fields are errors):
   isq           string             in-situ quantization at load: q4k, q8_0, hqq4, 4, 8, ...
   concurrency   int, default 1     simultaneous requests per iteration, 1..=1024
   seed          int, default 0     device RNG seed (decoding is greedy)
+  dtype         string             the dtype the engine loads the model in: auto (default:
+                                   the engine's choice, f16 on a CPU), f32, f16 or bf16
 
 Result: {"request": (with defaults), "environment": {device, device_name, gpu_name,
 driver, cuda_version, dtype, model, quantization, mistralrs_version, crate_version,
