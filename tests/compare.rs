@@ -359,3 +359,46 @@ fn every_committed_baseline_compares_with_itself_as_noise() {
     }
     assert!(n >= 3, "only {n} baselines found");
 }
+
+#[test]
+fn builds_with_other_target_features_are_not_compared_unless_asked() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    write_set(&a, CASES, 0.02, 1, &|_| 1.0);
+    write_set(&b, CASES, 0.02, 2, &|_| 1.0);
+    let build = |flags: &str, features: &[&str]| {
+        serde_json::json!({
+            "rustflags": flags, "target_features": features, "cargo_features": [],
+            "profile": "release", "git_commit": "x",
+        })
+        .to_string()
+    };
+    let file = mistral_rs_bench::results::criterion::BUILD_FILE;
+    std::fs::write(a.join(file), build("", &["sse2"])).unwrap();
+    std::fs::write(
+        b.join(file),
+        build("-C target-cpu=native", &["avx2", "fma", "sse2"]),
+    )
+    .unwrap();
+    let (code, _, err) = compare(&a, &b);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("built differently") && err.contains("avx2, fma"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
+        .args(["compare", a.to_str().unwrap(), b.to_str().unwrap()])
+        .arg("--allow-build-mismatch")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("The builds differ"));
+    // the same build on both sides (another commit) compares as usual
+    std::fs::write(b.join(file), build("", &["sse2"])).unwrap();
+    let (code, md, err) = compare(&a, &b);
+    assert_eq!(code, 0, "{md}{err}");
+    assert!(
+        err.contains("Baseline: rustflags \"\", 1 target features"),
+        "{err}"
+    );
+}

@@ -16,6 +16,7 @@ fn tiny_engine() -> Engine {
         paged_ctx: None,
         max_seqs: 4,
         max_seq_len: 512,
+        dtype: None,
     };
     runtime()
         .block_on(Engine::load(&model, Some(&p), &opts))

@@ -264,3 +264,31 @@ fn help_documents_the_protocol() {
         assert!(h.contains(k), "--help lacks {k}");
     }
 }
+
+#[test]
+fn the_requested_dtype_reaches_the_engine_and_the_build_is_recorded() {
+    // Auto on this CPU is f16; f32 asked for is what the engine computes in.
+    let (code, v, err) = run(
+        r#"{"prompt":"w5 w6","iterations":1,"model":"tiny","max_tokens":3,"warmup":0,"dtype":"f32"}"#,
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(v["environment"]["dtype"], "f32", "{}", v["environment"]);
+    assert_eq!(v["environment"]["requested_dtype"], "f32");
+    let (code, v, err) =
+        run(r#"{"prompt":"w5 w6","iterations":1,"model":"tiny","max_tokens":3,"warmup":0}"#);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(v["environment"]["requested_dtype"], "auto");
+    assert_ne!(
+        v["environment"]["dtype"], "f32",
+        "Auto on this CPU is expected to be f16 (candle has no CPU bf16 matmul)"
+    );
+    // how the binary was built: the target features its compiler enabled
+    let build = &v["environment"]["build"];
+    assert!(build["target_features"].is_array(), "{build}");
+    assert!(build["rustflags"].is_string(), "{build}");
+    expect_error(
+        r#"{"prompt":"hi","model":"tiny","dtype":"f8"}"#,
+        "invalid_request",
+        "`dtype`",
+    );
+}

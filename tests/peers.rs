@@ -77,6 +77,7 @@ fn candle_transformers_decodes_what_mistralrs_decodes() -> Result<()> {
         paged_ctx: None,
         max_seqs: 1,
         max_seq_len: 256,
+        dtype: None,
     };
     let e = runtime().block_on(Engine::load(&model, Some(&p), &opts))?;
     let g = runtime().block_on(e.generate(prompt, n, false, Duration::from_secs(120)))?;
@@ -131,6 +132,7 @@ fn case(id: &str, group: &str, median_ns: f64, tokens: Option<u64>) -> CaseSumma
             "memory": { "kind": "process resident set (RSS)", "peak_mib": median_ns / 1e6 + 50.0,
                         "footprint_mib": median_ns / 1e6 },
         }),
+        stand_in: None,
     }
 }
 
@@ -145,6 +147,7 @@ fn summary(device: &str, cases: Vec<CaseSummary>) -> Summary {
         llc_bytes: None,
         cases,
         derived: serde_json::Value::Null,
+        build: None,
     }
 }
 

@@ -114,6 +114,7 @@ fn case(
         fits_in_cache: None,
         measured_at: String::new(),
         extra: serde_json::Value::Null,
+        stand_in: None,
     }
 }
 
@@ -227,6 +228,7 @@ fn decode_step_budget_sums_components_against_the_engine() {
         llc_bytes: None,
         cases,
         derived: serde_json::Value::Null,
+        build: None,
     };
     let b = mistral_rs_bench::analysis::budget::build(
         &s,
@@ -289,4 +291,64 @@ fn every_committed_summary_loads_with_typed_ids() {
         n += 1;
     }
     assert!(n >= 4, "only {n} committed summaries");
+}
+
+#[test]
+fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
+    use mistral_rs_bench::config::Models;
+    let p = Models::load_default().unwrap().get("tiny").unwrap().clone();
+    let l = p.layers as f64;
+    let ms = |x: f64| x * 1e6;
+    let mut attn = case(
+        "attention",
+        "tiny/decode/naive/ctx512",
+        "tiny",
+        ms(0.5),
+        None,
+    );
+    attn.stand_in = Some("the engine runs its private CPU kernel".into());
+    let cases = vec![
+        attn,
+        case("ffn", "tiny/float/f32/decode/t1", "tiny", ms(0.2), None),
+        case(
+            "generation",
+            "tiny-synthetic-f32/decode/tg128/depth512",
+            "tiny",
+            127.0 * ms(2.0),
+            Some(127),
+        ),
+    ];
+    let s = mistral_rs_bench::results::Summary {
+        device: "cpu".into(),
+        device_name: "t".into(),
+        profile: serde_json::Value::Null,
+        mistralrs_version: "0.8.1".into(),
+        written_at: String::new(),
+        ceilings: None,
+        llc_bytes: None,
+        cases,
+        derived: serde_json::Value::Null,
+        build: None,
+    };
+    let b = mistral_rs_bench::analysis::budget::build(
+        &s,
+        &p,
+        512,
+        &"float/f32".parse().unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    // only the FFN is summed; the stand-in attention row keeps its own figure
+    assert!(
+        (b.components_ms - l * 0.2).abs() < 1e-9,
+        "{}",
+        b.components_ms
+    );
+    let row = b.rows.iter().find(|r| r.part == "attention").unwrap();
+    assert_eq!(row.total_ms, Some(l * 0.5));
+    assert!(row.stand_in.is_some());
+    let md = mistral_rs_bench::analysis::budget::markdown(&b);
+    assert!(md.contains("attention (stand-in, not summed)"), "{md}");
+    assert!(md.contains("Stand-in, left out of the sum"), "{md}");
 }
