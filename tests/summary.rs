@@ -352,3 +352,30 @@ fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
     assert!(md.contains("attention (stand-in, not summed)"), "{md}");
     assert!(md.contains("Stand-in, left out of the sum"), "{md}");
 }
+
+#[test]
+fn the_report_says_how_the_results_were_built() {
+    use mistral_rs_bench::results::{tables, Summary};
+    use mistral_rs_bench::util::build::BuildInfo;
+    let mut s = Summary {
+        device: "cpu".into(),
+        device_name: "t".into(),
+        profile: serde_json::Value::Null,
+        mistralrs_version: "0.8.1".into(),
+        written_at: String::new(),
+        ceilings: None,
+        llc_bytes: None,
+        cases: vec![],
+        derived: serde_json::Value::Null,
+        build: None,
+    };
+    assert!(tables::report(&s).contains("Build: not recorded"));
+    s.build = Some(BuildInfo::current());
+    let r = tables::report(&s);
+    let line = r.lines().find(|l| l.starts_with("Build: ")).unwrap();
+    assert!(line.contains("rustflags"), "{line}");
+    // this crate's own build: the flags of .cargo/config.toml (or RUSTFLAGS) are recorded
+    let b = BuildInfo::current();
+    assert!(b.target_features.iter().any(|f| f == "sse2"), "{b:?}");
+    assert!(b.same_code_paths(&b.clone()));
+}

@@ -102,6 +102,10 @@ pub fn report(s: &Summary) -> String {
         "Device: {} ({}), mistral.rs {}, written {}.\nRun profile: {}.\n",
         s.device_name, s.device, s.mistralrs_version, s.written_at, s.profile
     );
+    match &s.build {
+        Some(b) => o.push_str(&format!("Build: {}.\n", b.describe())),
+        None => o.push_str("Build: not recorded (a summary from before builds were recorded).\n"),
+    }
     if let Some(c) = &s.ceilings {
         o.push_str(&format!(
             "Ceilings: copy {:.1} GB/s ({} MiB buffer), {} {}³ matmul {:.1} GFLOP/s (measured {}).\n",
