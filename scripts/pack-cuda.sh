@@ -22,7 +22,8 @@ bin=$tgt/release/mistral-rs-bench
 [[ -n $bench && -x $bench ]] || { echo "no bench binary under $tgt/release/deps (cargo build --release --features cuda --benches)" >&2; exit 1; }
 [[ -x $bin ]] || { echo "no $bin (cargo build --release --features cuda --bins)" >&2; exit 1; }
 for b in "$bench" "$bin"; do
-  if strings -a "$b" | grep -q -- '-C target-cpu=native'; then
+  # grep reads to the end (no -q): under pipefail, strings must not die of SIGPIPE
+  if strings -a "$b" | grep -- '-C target-cpu=native' > /dev/null; then
     echo "$b was built with -C target-cpu=native (this machine's CPU): rebuild with" >&2
     echo "  RUSTFLAGS=\"-C target-cpu=x86-64-v3\" for another host" >&2
     exit 1

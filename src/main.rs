@@ -217,6 +217,8 @@ fn helper(cmd: Cmd) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         Cmd::Cases => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
             let dev = device::from_env()?;
             let models = Models::load_default()?;
             for p in models.selected()? {
@@ -231,7 +233,11 @@ fn helper(cmd: Cmd) -> Result<i32> {
                             "flops": s.cost.flops, "bytes": s.cost.bytes, "tokens": s.tokens,
                             "intensity": s.cost.intensity(), "skip": s.skip,
                         });
-                        println!("{line}");
+                        match writeln!(out, "{line}") {
+                            // the reader stopped (`| head`): not an error
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+                            r => r?,
+                        }
                     }
                 }
             }

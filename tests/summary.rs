@@ -218,18 +218,7 @@ fn decode_step_budget_sums_components_against_the_engine() {
         127.0 * ms(2.0),
         Some(127),
     ));
-    let s = mistral_rs_bench::results::Summary {
-        device: "cpu".into(),
-        device_name: "t".into(),
-        profile: serde_json::Value::Null,
-        mistralrs_version: "0.8.1".into(),
-        written_at: String::new(),
-        ceilings: None,
-        llc_bytes: None,
-        cases,
-        derived: serde_json::Value::Null,
-        build: None,
-    };
+    let s = cpu_summary(cases);
     let b = mistral_rs_bench::analysis::budget::build(
         &s,
         &p,
@@ -318,18 +307,7 @@ fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
             Some(127),
         ),
     ];
-    let s = mistral_rs_bench::results::Summary {
-        device: "cpu".into(),
-        device_name: "t".into(),
-        profile: serde_json::Value::Null,
-        mistralrs_version: "0.8.1".into(),
-        written_at: String::new(),
-        ceilings: None,
-        llc_bytes: None,
-        cases,
-        derived: serde_json::Value::Null,
-        build: None,
-    };
+    let s = cpu_summary(cases);
     let b = mistral_rs_bench::analysis::budget::build(
         &s,
         &p,
@@ -355,20 +333,9 @@ fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
 
 #[test]
 fn the_report_says_how_the_results_were_built() {
-    use mistral_rs_bench::results::{tables, Summary};
+    use mistral_rs_bench::results::tables;
     use mistral_rs_bench::util::build::BuildInfo;
-    let mut s = Summary {
-        device: "cpu".into(),
-        device_name: "t".into(),
-        profile: serde_json::Value::Null,
-        mistralrs_version: "0.8.1".into(),
-        written_at: String::new(),
-        ceilings: None,
-        llc_bytes: None,
-        cases: vec![],
-        derived: serde_json::Value::Null,
-        build: None,
-    };
+    let mut s = cpu_summary(vec![]);
     assert!(tables::report(&s).contains("Build: not recorded"));
     s.build = Some(BuildInfo::current());
     let r = tables::report(&s);
@@ -378,4 +345,22 @@ fn the_report_says_how_the_results_were_built() {
     let b = BuildInfo::current();
     assert!(b.target_features.iter().any(|f| f == "sse2"), "{b:?}");
     assert!(b.same_code_paths(&b.clone()));
+}
+
+/// A CPU summary holding `cases` (no ceilings, no build record).
+fn cpu_summary(
+    cases: Vec<mistral_rs_bench::results::CaseSummary>,
+) -> mistral_rs_bench::results::Summary {
+    mistral_rs_bench::results::Summary {
+        device: "cpu".into(),
+        device_name: "t".into(),
+        profile: serde_json::Value::Null,
+        mistralrs_version: "0.8.1".into(),
+        written_at: String::new(),
+        ceilings: None,
+        llc_bytes: None,
+        cases,
+        derived: serde_json::Value::Null,
+        build: None,
+    }
 }

@@ -10,11 +10,22 @@ use crate::util::{fmt::now_rfc3339, json};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
+/// The files of a case's Criterion folder that a baseline keeps.
+const CASE_FILES: [&str; 4] = [
+    "benchmark.json",
+    "estimates.json",
+    "sample.json",
+    criterion::BUILD_FILE,
+];
+
 /// Copies the current Criterion results and summaries into `target-baselines/<machine>/`.
 pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
     if machine.is_empty() || machine.contains('/') || machine.starts_with('.') {
         bail!("machine name `{machine}` must be a plain folder name (e.g. cpu-2core, cuda-h100)");
     }
+    // how the binary was built (the harness stamps each case; a folder of several builds
+    // is refused before anything is replaced)
+    let build: Option<BuildInfo> = super::compare::build_of(&criterion_dir())?;
     let dest = baselines_root().join(machine);
     if dest.exists() {
         if !force {
@@ -38,7 +49,7 @@ pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
             .expect("indexed under the criterion dir");
         let to = dest.join("criterion").join(rel);
         std::fs::create_dir_all(&to)?;
-        for f in ["benchmark.json", "estimates.json", "sample.json"] {
+        for f in CASE_FILES {
             let src = dir.join(f);
             if src.is_file() {
                 std::fs::copy(&src, to.join(f))
@@ -47,18 +58,6 @@ pub fn save(machine: &str, force: bool, note: Option<&str>) -> Result<PathBuf> {
         }
         n += 1;
     }
-    // how the binary was built (written by the harness into the Criterion folder)
-    let build_file = crit.join(criterion::BUILD_FILE);
-    let build: Option<BuildInfo> = if build_file.is_file() {
-        std::fs::create_dir_all(dest.join("criterion"))?;
-        std::fs::copy(
-            &build_file,
-            dest.join("criterion").join(criterion::BUILD_FILE),
-        )?;
-        Some(json::read(&build_file, "a build record")?)
-    } else {
-        None
-    };
     let mut summaries = Vec::new();
     if let Ok(rd) = std::fs::read_dir(out_dir()) {
         for e in rd.flatten() {
@@ -193,7 +192,7 @@ pub fn merge(
             let rel = dir.strip_prefix(run_criterion).expect("indexed under it");
             let to = baseline.join("criterion").join(rel);
             std::fs::create_dir_all(&to)?;
-            for f in ["benchmark.json", "estimates.json", "sample.json"] {
+            for f in CASE_FILES {
                 if dir.join(f).is_file() {
                     std::fs::copy(dir.join(f), to.join(f))?;
                 }

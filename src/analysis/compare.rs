@@ -61,27 +61,30 @@ pub fn load_set(root: &Path) -> Result<BTreeMap<String, Vec<Vec<f64>>>> {
         .collect()
 }
 
-/// The build recorded for a result folder: every build file under it (they must agree), else
-/// a saved baseline's `metadata.json` `build`. None: results from before builds were
-/// recorded.
+/// The build recorded for a result folder: the build file of each case's Criterion folder
+/// (all must agree), or one at the folder's top (`<root>/`, `<root>/criterion/`, as the
+/// first recordings wrote it), else a saved baseline's `metadata.json` `build`. None:
+/// results from before builds were recorded.
 pub fn build_of(root: &Path) -> Result<Option<BuildInfo>> {
+    let files = index_all(root)
+        .into_values()
+        .flatten()
+        .chain([root.to_path_buf(), root.join("criterion")])
+        .map(|d| d.join(BUILD_FILE))
+        .filter(|f| f.is_file());
     let mut found: Option<(PathBuf, BuildInfo)> = None;
-    for e in walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name() == BUILD_FILE)
-    {
-        let b: BuildInfo = json::read(e.path(), "a build record")?;
+    for f in files {
+        let b: BuildInfo = json::read(&f, "a build record")?;
         match &found {
             Some((p, first)) if !first.same_code_paths(&b) => bail!(
                 "{} holds results of two different builds ({} and {}): {}",
                 root.display(),
                 p.display(),
-                e.path().display(),
+                f.display(),
                 first.differences(&b).join("; ")
             ),
             Some(_) => {}
-            None => found = Some((e.path().to_path_buf(), b)),
+            None => found = Some((f, b)),
         }
     }
     if let Some((_, b)) = found {

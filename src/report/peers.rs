@@ -68,10 +68,6 @@ pub struct Report {
     pub components: Vec<Row>,
 }
 
-fn median_ns(c: &CaseSummary) -> Option<f64> {
-    c.median_ns()
-}
-
 /// The metric label of an end-to-end workload (`prefill/pp512`, `decode/depth0`, ...).
 fn workload_metric(w: &Workload) -> String {
     match w {
@@ -185,9 +181,9 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
             unit: "ms".into(),
             better: Better::Lower,
             values: [
-                t[0].and_then(median_ns).map(|n| n / 1e6),
-                p[1].and_then(median_ns).map(|n| n / 1e6),
-                p[2].and_then(median_ns).map(|n| n / 1e6),
+                t[0].and_then(CaseSummary::median_ns).map(|n| n / 1e6),
+                p[1].and_then(CaseSummary::median_ns).map(|n| n / 1e6),
+                p[2].and_then(CaseSummary::median_ns).map(|n| n / 1e6),
             ],
             notes: [
                 Some("ttft/pp128 request".into()),
@@ -295,13 +291,13 @@ fn component_rows(cases: &[CaseSummary]) -> Vec<Row> {
                     },
                 )
             });
-        row.values[column(Some(*engine))] = median_ns(c).map(|n| n / 1e3);
+        row.values[column(Some(*engine))] = c.median_ns().map(|n| n / 1e3);
     }
     for ((preset, _), (what, row)) in rows.iter_mut() {
         // the engine's counterpart
         let mut best: Option<(f64, String)> = None;
         for c in cases.iter().filter(|c| c.preset == *preset) {
-            let (Some(m), Some(id)) = (median_ns(c), c.id()) else {
+            let (Some(m), Some(id)) = (c.median_ns(), c.id()) else {
                 continue;
             };
             if id.preset_name() == Some(preset.as_str())

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The build record the harness writes into the Criterion folder of a measuring run, so
-/// every result folder (a run's, a round's, a saved baseline's) says how it was built.
+/// The build record the summary writer puts into each measured case's Criterion folder
+/// (`<case>/new/`), so every result folder (a run's, a round's, a saved baseline's) says
+/// how each of its cases was built.
 pub const BUILD_FILE: &str = "mistral-rs-bench-build.json";
 
 #[derive(Deserialize)]

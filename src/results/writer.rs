@@ -93,12 +93,18 @@ pub struct Written {
 }
 
 /// Writes this run's records into the device's summary file (merging with what it held,
-/// case by case).
+/// case by case), and stamps the Criterion folder of each case in `stamp` (the cases
+/// measured since the last write) with this binary's build: a Criterion folder collects
+/// cases from many runs, so the build is recorded per case.
+///
+/// A summary file written by a build that ran other code paths is not merged into: it is
+/// kept beside, as `summary-<device>.<its written_at>.json`, and a new one is started.
 pub fn write(
     device: &Device,
     profile: RunProfile,
     kind: RunKind,
     recs: &[Record],
+    stamp: &[Record],
     ceil: Option<&Ceilings>,
 ) -> Result<Written> {
     // One walk of Criterion's folder per write (the harness writes after every case).
@@ -107,6 +113,12 @@ pub fn write(
         RunKind::Smoke => BTreeMap::new(),
     };
     let cases = build_cases(device, &index, recs, ceil);
+    let build = BuildInfo::current();
+    for r in stamp.iter().filter(|r| r.status == Status::Ok) {
+        if let Some(dir) = index.get(&r.full_id()) {
+            json::write(&dir.join(criterion::BUILD_FILE), &build)?;
+        }
+    }
     if kind == RunKind::Measured {
         for c in cases.iter().filter(|c| c.status == Status::Failed) {
             if let Some(case_dir) = index.get(&c.case).and_then(|d| d.parent()) {
@@ -123,8 +135,27 @@ pub fn write(
     let path = dir.join(format!("summary-{}{}.json", device::label(device), suffix));
     let mut merged: BTreeMap<String, CaseSummary> = BTreeMap::new();
     if let Ok(old) = Summary::load(&path) {
-        for c in old.cases {
-            merged.insert(c.case.clone(), c);
+        match &old.build {
+            Some(b) if !b.same_code_paths(&build) => {
+                let aside = dir.join(format!(
+                    "summary-{}{suffix}.{}.json",
+                    device::label(device),
+                    old.written_at.replace(':', "")
+                ));
+                std::fs::rename(&path, &aside)
+                    .with_context(|| format!("cannot move {} aside", path.display()))?;
+                eprintln!(
+                    "mistral-rs-bench: {} was written by another build ({}); kept as {}",
+                    path.display(),
+                    b.differences(&build).join("; "),
+                    aside.display()
+                );
+            }
+            _ => {
+                for c in old.cases {
+                    merged.insert(c.case.clone(), c);
+                }
+            }
         }
     }
     for c in &cases {
@@ -143,7 +174,7 @@ pub fn write(
         llc_bytes: device::last_level_cache_bytes(device),
         cases: all,
         derived,
-        build: Some(BuildInfo::current()),
+        build: Some(build),
     };
     json::write(&path, &summary)?;
     Ok(Written {

@@ -114,33 +114,20 @@ pub struct Run {
     mode: Mode,
     args: Vec<String>,
     records: Vec<Record>,
+    /// Records already written (their Criterion folders stamped with the build).
+    written: usize,
     /// Measured (or read from cache) on first use, only in a measuring run.
     ceilings: Option<Option<ceilings::Ceilings>>,
 }
 
 impl Run {
     pub fn new(setup: Setup) -> Self {
-        let mode = args::mode();
-        if mode == Mode::Bench {
-            // Every measuring run's Criterion folder says how the binary was built.
-            let dir = crate::util::paths::criterion_dir();
-            let written = std::fs::create_dir_all(&dir)
-                .map_err(anyhow::Error::from)
-                .and_then(|_| {
-                    crate::util::json::write(
-                        &dir.join(crate::results::criterion::BUILD_FILE),
-                        &crate::util::build::BuildInfo::current(),
-                    )
-                });
-            if let Err(e) = written {
-                eprintln!("mistral-rs-bench: cannot record the build: {e:#}");
-            }
-        }
         Run {
             setup,
-            mode,
+            mode: args::mode(),
             args: std::env::args().skip(1).collect(),
             records: Vec::new(),
+            written: 0,
             ceilings: None,
         }
     }
@@ -340,13 +327,18 @@ impl Run {
             _ => writer::RunKind::Smoke,
         };
         let ceil = self.ceilings().cloned();
-        match writer::write(
+        let result = writer::write(
             &self.setup.device,
             self.setup.profile,
             kind,
             &self.records,
+            &self.records[self.written..],
             ceil.as_ref(),
-        ) {
+        );
+        if result.is_ok() {
+            self.written = self.records.len();
+        }
+        match result {
             Ok(w) if print => {
                 if kind == writer::RunKind::Measured {
                     print!("{}", tables::cases_markdown(&w.cases, ceil.as_ref()));
