@@ -133,6 +133,22 @@ enum Cmd {
         #[arg(long)]
         e2e_model: Option<String>,
     },
+    /// The in-situ breakdowns of a summary's end-to-end cases (run with
+    /// MISTRALRS_BENCH_INSITU=1): time per unit by part, overhead, coverage, and a stacked-bar SVG.
+    Insitu {
+        /// Summary JSON (default: target/mistral-rs-bench/summary-<device>.json).
+        #[arg(long)]
+        summary: Option<std::path::PathBuf>,
+        /// Only cases whose id contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Write the stacked-bar chart here (SVG).
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+        /// Print the part table as csv or json instead of Markdown.
+        #[arg(long, default_value = "markdown")]
+        format: String,
+    },
     /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
     Report {
         /// The summary JSON.
@@ -279,6 +295,18 @@ fn helper(cmd: Cmd) -> Result<i32> {
             eprintln!("{builds}");
             let (rows, unmatched) = compare::compare(&base, &cand, threshold)?;
             print!("{}", compare::markdown(&rows, threshold));
+            if let (Some(a), Some(b)) = (
+                compare::summary_of_side(&base),
+                compare::summary_of_side(&cand),
+            ) {
+                let split = compare::split_by_part(&rows, &a, &b);
+                if !split.is_empty() {
+                    print!(
+                        "\n#### The changed end-to-end cases, split by part (in situ)\n\n{}",
+                        compare::split_table(&split).markdown()
+                    );
+                }
+            }
             for u in &unmatched {
                 eprintln!("not compared: {u}");
             }
@@ -348,6 +376,44 @@ fn helper(cmd: Cmd) -> Result<i32> {
             print!("{}", budget::markdown(&b));
             if let Some(j) = json {
                 mistral_rs_bench::util::json::write(&j, &b)?;
+            }
+        }
+        Cmd::Insitu {
+            summary,
+            filter,
+            svg,
+            format,
+        } => {
+            let dev = device::from_env()?;
+            let path = summary.unwrap_or_else(|| {
+                paths::out_dir().join(format!("summary-{}.json", device::label(&dev)))
+            });
+            let s = Summary::load(&path)?;
+            let cases: Vec<_> = s
+                .cases
+                .into_iter()
+                .filter(|c| c.insitu.is_some())
+                .filter(|c| filter.as_deref().is_none_or(|f| c.case.contains(f)))
+                .collect();
+            if cases.is_empty() {
+                anyhow::bail!(
+                    "{} has no in-situ breakdown{} (run the generation cases with MISTRALRS_BENCH_INSITU=1)",
+                    path.display(),
+                    filter.map(|f| format!(" matching `{f}`")).unwrap_or_default()
+                );
+            }
+            match format.as_str() {
+                "markdown" | "md" => print!("{}", tables::insitu_markdown(&cases)),
+                "csv" => print!("{}", tables::insitu_parts_table(&cases).csv()?),
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&tables::insitu_parts_table(&cases).json())?
+                ),
+                f => anyhow::bail!("--format must be markdown, csv or json, not `{f}`"),
+            }
+            if let Some(out) = svg {
+                mistral_rs_bench::report::insitu::plot(&cases, &out)?;
+                eprintln!("mistral-rs-bench: wrote {}", out.display());
             }
         }
         Cmd::Report { summary } => {

@@ -5,8 +5,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn run(input: &str) -> (i32, Value, String) {
+    run_with(input, &[])
+}
+
+fn run_with(input: &str, env: &[(&str, &str)]) -> (i32, Value, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
         .env("MISTRALRS_BENCH_DEVICE", "cpu")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -291,4 +296,55 @@ fn the_requested_dtype_reaches_the_engine_and_the_build_is_recorded() {
         "invalid_request",
         "`dtype`",
     );
+}
+
+/// A tiny-preset generation attributed in situ: each phase's breakdown covers its timed wall
+/// time within 5 %, leaves at most 10 % unassigned, and finds the forward pass's parts.
+#[test]
+fn insitu_splits_prefill_and_decode_by_part() {
+    // 1 kHz: the tiny model's tokens take well under a millisecond.
+    let (code, v, err) = run_with(
+        r#"{"prompt":"w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16","iterations":3,"model":"tiny","max_tokens":160,"insitu":true}"#,
+        &[("MISTRALRS_BENCH_INSITU_HZ", "1000")],
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let ins = &v["insitu"];
+    for phase in ["prefill", "decode"] {
+        let b = &ins[phase];
+        assert!(b.is_object(), "no {phase} breakdown: {ins}");
+        let units = b["units"].as_u64().unwrap();
+        assert_eq!(units, if phase == "prefill" { 36 } else { 3 * 159 });
+        let cov = b["coverage"].as_f64().unwrap();
+        let ticks = b["ticks"].as_u64().unwrap();
+        if phase == "decode" {
+            assert!(ticks > 50, "{ticks} decode ticks");
+            assert!((cov - 1.0).abs() <= 0.05, "decode coverage {cov}");
+        }
+        assert!(
+            b["unassigned_wall"].as_f64().unwrap() <= 0.10,
+            "{phase}: {b}"
+        );
+        // Per-part figures sum to the time per unit; the overhead is measured.
+        let parts = b["parts"].as_array().unwrap();
+        let sum: f64 = parts
+            .iter()
+            .map(|p| p["per_unit_ms"].as_f64().unwrap())
+            .sum();
+        assert!(close(sum, b["per_unit_ms"].as_f64().unwrap(), 1e-6));
+        assert!(b["without_ms"].as_f64().unwrap() > 0.0);
+        assert!(b["overhead_pct"].is_number());
+    }
+    let decode_parts: Vec<&str> = ins["decode"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part"].as_str().unwrap())
+        .collect();
+    for p in ["ffn_gate_up", "qkvo_proj", "lm_head"] {
+        assert!(decode_parts.contains(&p), "{p} missing: {decode_parts:?}");
+    }
+    // Without the field there is no attribution.
+    let (code, v, _) = run(r#"{"prompt":"w5","iterations":1,"model":"tiny","max_tokens":2}"#);
+    assert_eq!(code, 0);
+    assert!(v["insitu"].is_null());
 }

@@ -133,6 +133,7 @@ fn case(id: &str, group: &str, median_ns: f64, tokens: Option<u64>) -> CaseSumma
                         "footprint_mib": median_ns / 1e6 },
         }),
         stand_in: None,
+        insitu: None,
     }
 }
 

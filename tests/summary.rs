@@ -115,6 +115,7 @@ fn case(
         measured_at: String::new(),
         extra: serde_json::Value::Null,
         stand_in: None,
+        insitu: None,
     }
 }
 

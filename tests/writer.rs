@@ -45,6 +45,7 @@ fn cases_are_stamped_and_another_builds_summary_is_kept_aside() {
         reason: None,
         extra: serde_json::Value::Null,
         stand_in: None,
+        insitu: None,
     };
     let w = writer::write(
         &Device::Cpu,

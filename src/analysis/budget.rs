@@ -11,6 +11,7 @@ use crate::case::{
     AttnPath, CachePolicy, Case, CaseId, Phase, Proj, SamplingMethod, SmallOp, WeightFormat,
     Workload,
 };
+use crate::device::insitu::Part;
 use crate::results::{CaseSummary, Summary};
 use crate::util::table::Table;
 use anyhow::{bail, Result};
@@ -32,6 +33,12 @@ pub struct BudgetRow {
     /// Why the case is a stand-in (then it is left out of `components_ms`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stand_in: Option<String>,
+    /// The in-situ parts this row's component stands for (rows of one set share a figure).
+    pub insitu_parts: Vec<Part>,
+    /// The engine's own time in those parts, ms per token (on the first row of a set), and
+    /// the set's component total against it, % (component / in situ − 1).
+    pub insitu_ms: Option<f64>,
+    pub agreement_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +55,11 @@ pub struct Budget {
     pub remainder_ms: Option<f64>,
     pub remainder_pct: Option<f64>,
     pub missing: Vec<String>,
+    /// In-situ parts no component stands for (model glue, host side, idle, unassigned),
+    /// ms per token, when the end-to-end case was attributed.
+    pub insitu_rest: Vec<(Part, f64)>,
+    /// The in-situ breakdown's own time per token, ms (the attributed run).
+    pub insitu_total_ms: Option<f64>,
 }
 
 /// The measured case `id`, if the summary has it.
@@ -99,10 +111,16 @@ pub fn build(
                 ctx: context,
             }),
             l,
+            &[Part::Attention][..],
         ),
-        ("q projection", proj(Proj::Q), l),
-        ("k, v projections", proj(Proj::KV), 2 * l),
-        ("o projection", proj(Proj::O), l),
+        ("q projection", proj(Proj::Q), l, &[Part::QkvoProj][..]),
+        (
+            "k, v projections",
+            proj(Proj::KV),
+            2 * l,
+            &[Part::QkvoProj][..],
+        ),
+        ("o projection", proj(Proj::O), l, &[Part::QkvoProj][..]),
         (
             "ffn (gate, up, down)",
             id(Case::Ffn {
@@ -111,13 +129,20 @@ pub fn build(
                 tokens: 1,
             }),
             l,
+            &[Part::FfnGateUp, Part::FfnAct, Part::FfnDown][..],
         ),
         (
             "rmsnorm (2 per layer + final)",
             small(SmallOp::RmsNorm { tokens: 1 }),
             2 * l + 1,
+            &[Part::Rmsnorm][..],
         ),
-        ("rope", small(SmallOp::Rope { tokens: 1 }), l),
+        (
+            "rope",
+            small(SmallOp::Rope { tokens: 1 }),
+            l,
+            &[Part::Rope][..],
+        ),
         (
             "kv append",
             id(Case::KvCache {
@@ -125,19 +150,31 @@ pub fn build(
                 len: kv_len,
             }),
             l,
+            &[Part::KvWrite][..],
         ),
-        ("embedding", small(SmallOp::Embedding { tokens: 1 }), 1),
-        ("lm head", small(SmallOp::LmHead { tokens: 1 }), 1),
+        (
+            "embedding",
+            small(SmallOp::Embedding { tokens: 1 }),
+            1,
+            &[Part::Embedding][..],
+        ),
+        (
+            "lm head",
+            small(SmallOp::LmHead { tokens: 1 }),
+            1,
+            &[Part::LmHead][..],
+        ),
         (
             "sampling (greedy)",
             small(SmallOp::Sampling {
                 method: SamplingMethod::Greedy,
             }),
             1,
+            &[Part::Sampling][..],
         ),
     ]
     .into_iter()
-    .map(|(part, case, count)| {
+    .map(|(part, case, count, insitu_parts)| {
         let case = case.to_string();
         let found = measured(&s.cases, &case);
         let each = found.and_then(|c| c.estimates).map(|e| e.median_ns / 1e6);
@@ -149,6 +186,9 @@ pub fn build(
             total_ms: each.map(|e| e * count as f64),
             share_pct: None,
             stand_in: found.and_then(|c| c.stand_in.clone()),
+            insitu_parts: insitu_parts.to_vec(),
+            insitu_ms: None,
+            agreement_pct: None,
         }
     })
     .collect::<Vec<_>>();
@@ -193,7 +233,47 @@ pub fn build(
             _ => None,
         };
     }
+    // The engine's own split of the same case, part set by part set.
+    let ins = e2e.and_then(|c| c.insitu.as_ref());
+    let mut insitu_rest = Vec::new();
+    if let Some(b) = ins {
+        let ms = |parts: &[Part]| -> f64 {
+            parts
+                .iter()
+                .filter_map(|p| b.part(*p))
+                .map(|s| s.per_unit_ms)
+                .sum()
+        };
+        let mut seen: Vec<Vec<Part>> = Vec::new();
+        for i in 0..rows.len() {
+            let set = rows[i].insitu_parts.clone();
+            if seen.contains(&set) {
+                continue;
+            }
+            seen.push(set.clone());
+            let insitu = ms(&set);
+            let comp: Option<f64> = rows
+                .iter()
+                .filter(|r| r.insitu_parts == set && r.stand_in.is_none())
+                .map(|r| r.total_ms)
+                .sum();
+            rows[i].insitu_ms = Some(insitu);
+            rows[i].agreement_pct = match comp {
+                Some(c) if insitu > 0.0 => Some((c / insitu - 1.0) * 100.0),
+                _ => None,
+            };
+        }
+        let covered: Vec<Part> = seen.into_iter().flatten().collect();
+        insitu_rest = b
+            .parts
+            .iter()
+            .filter(|s| !covered.contains(&s.part))
+            .map(|s| (s.part, s.per_unit_ms))
+            .collect();
+    }
     Ok(Budget {
+        insitu_rest,
+        insitu_total_ms: ins.map(|b| b.per_unit_ms),
         preset: p.clone(),
         context,
         format: format.to_string(),
@@ -211,7 +291,16 @@ pub fn build(
 
 /// The budget as a table: one row per part, then the sum, the engine and the remainder.
 pub fn table(b: &Budget) -> Table {
-    let mut t = Table::new(&["part", "case", "×>", "each>", "total>", "share of e2e>"]);
+    let mut t = Table::new(&[
+        "part",
+        "case",
+        "×>",
+        "each>",
+        "total>",
+        "share of e2e>",
+        "in situ>",
+        "components vs in situ>",
+    ]);
     let f = |x: Option<f64>, u: &str| {
         x.map(|v| format!("{v:.3}{u}"))
             .unwrap_or_else(|| "–".into())
@@ -228,6 +317,10 @@ pub fn table(b: &Budget) -> Table {
             f(r.each_ms, " ms"),
             f(r.total_ms, " ms"),
             f(r.share_pct, " %"),
+            f(r.insitu_ms, " ms"),
+            r.agreement_pct
+                .map(|a| format!("{a:+.0} %"))
+                .unwrap_or_default(),
         ]);
     }
     t.push([
@@ -237,6 +330,8 @@ pub fn table(b: &Budget) -> Table {
         String::new(),
         format!("**{:.3} ms**", b.components_ms),
         f(b.e2e_ms.map(|e| 100.0 * b.components_ms / e), " %"),
+        String::new(),
+        String::new(),
     ]);
     t.push([
         "**engine, measured**".to_string(),
@@ -245,6 +340,8 @@ pub fn table(b: &Budget) -> Table {
         String::new(),
         format!("**{}**", f(b.e2e_ms, " ms")),
         "100 %".to_string(),
+        f(b.insitu_total_ms, " ms"),
+        String::new(),
     ]);
     t.push([
         "**remainder (engine overhead)**".to_string(),
@@ -253,7 +350,21 @@ pub fn table(b: &Budget) -> Table {
         String::new(),
         f(b.remainder_ms, " ms"),
         f(b.remainder_pct, " %"),
+        String::new(),
+        String::new(),
     ]);
+    for (part, ms) in &b.insitu_rest {
+        t.push([
+            format!("in situ only: {part}"),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("{ms:.3} ms"),
+            String::new(),
+        ]);
+    }
     t
 }
 
@@ -269,6 +380,11 @@ pub fn markdown(b: &Budget) -> String {
             "\nNot in the summary (counted as 0): {}\n",
             b.missing.join(", ")
         ));
+    }
+    if b.insitu_total_ms.is_none() {
+        o.push_str("\nNo in-situ breakdown of the end-to-end case (run it with MISTRALRS_BENCH_INSITU=1).\n");
+    } else {
+        o.push_str("\nIn situ: the engine's own decode step split by part (`mistral-rs-bench insitu`); a set of rows (the projections, the FFN) shares one figure, on its first row.\n");
     }
     for r in b.rows.iter().filter(|r| r.stand_in.is_some()) {
         o.push_str(&format!(

@@ -361,3 +361,112 @@ pub fn write_outputs(
     std::fs::write(&bmf, serde_json::to_string_pretty(&bencher(rows))?)?;
     Ok(vec![md, gab, bmf, rows_json])
 }
+
+/// The summary that belongs to a side: a baseline folder's own `summary-*.json`, or for the
+/// live Criterion folder the suite's summary beside it (None: neither is there).
+pub fn summary_of_side(root: &Path) -> Option<crate::results::Summary> {
+    let candidates: Vec<PathBuf> = if root == crate::util::paths::criterion_dir() {
+        std::fs::read_dir(crate::util::paths::out_dir())
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect()
+    } else {
+        std::fs::read_dir(root)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect()
+    };
+    let path = candidates.into_iter().find(|p| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.starts_with("summary-") && n.ends_with(".json") && n.matches('.').count() == 1
+        })
+    })?;
+    crate::results::Summary::load(&path).ok()
+}
+
+/// One part of an end-to-end case that moved: its in-situ time per unit on each side.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartChange {
+    pub case: String,
+    pub part: crate::device::insitu::Part,
+    pub unit: String,
+    pub old_ms: f64,
+    pub new_ms: f64,
+    pub delta_ms: f64,
+    /// Half the sum of the two sides' per-iteration ranges: how much of the delta the
+    /// attributed iterations' own spread could explain, ms.
+    pub spread_ms: f64,
+}
+
+/// For every end-to-end case whose verdict is a change, its change split by part from the
+/// two sides' in-situ breakdowns (cases without a breakdown on both sides are skipped).
+pub fn split_by_part(
+    rows: &[Row],
+    old: &crate::results::Summary,
+    new: &crate::results::Summary,
+) -> Vec<PartChange> {
+    use crate::device::insitu::Part;
+    let find = |s: &crate::results::Summary, id: &str| {
+        s.cases
+            .iter()
+            .find(|c| c.case == id)
+            .and_then(|c| c.insitu.clone())
+    };
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.verdict != Verdict::Noise) {
+        let (Some(a), Some(b)) = (find(old, &r.case), find(new, &r.case)) else {
+            continue;
+        };
+        let mut parts: Vec<Part> = a.parts.iter().chain(&b.parts).map(|p| p.part).collect();
+        parts.sort();
+        parts.dedup();
+        let mut rows_of: Vec<PartChange> = parts
+            .into_iter()
+            .map(|p| {
+                let (x, y) = (a.part(p), b.part(p));
+                let ms = |s: Option<&crate::device::insitu::PartShare>| {
+                    s.map(|s| s.per_unit_ms).unwrap_or(0.0)
+                };
+                let half = |s: Option<&crate::device::insitu::PartShare>| {
+                    s.map(|s| (s.per_unit_range_ms[1] - s.per_unit_range_ms[0]) / 2.0)
+                        .unwrap_or(0.0)
+                };
+                PartChange {
+                    case: r.case.clone(),
+                    part: p,
+                    unit: b.unit.clone(),
+                    old_ms: ms(x),
+                    new_ms: ms(y),
+                    delta_ms: ms(y) - ms(x),
+                    spread_ms: half(x) + half(y),
+                }
+            })
+            .collect();
+        rows_of.sort_by(|p, q| q.delta_ms.abs().total_cmp(&p.delta_ms.abs()));
+        out.extend(rows_of);
+    }
+    out
+}
+
+/// The per-part split as a table.
+pub fn split_table(changes: &[PartChange]) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "part",
+        "old ms/unit>",
+        "new ms/unit>",
+        "Δ ms>",
+        "± spread>",
+    ]);
+    for c in changes {
+        t.push([
+            c.case.clone(),
+            c.part.to_string(),
+            format!("{:.3}", c.old_ms),
+            format!("{:.3}", c.new_ms),
+            format!("{:+.3}", c.delta_ms),
+            format!("{:.3}", c.spread_ms),
+        ]);
+    }
+    t
+}

@@ -32,6 +32,16 @@ pub trait Runner {
         Ok(None)
     }
 
+    /// End-to-end cases: the engine's own run split by pipeline part
+    /// (`crate::device::insitu`), from extra iterations outside the timed ones; the
+    /// symbolised trace is written to `dump` when given. `None`: the case has no attribution.
+    fn insitu(
+        &mut self,
+        _dump: Option<&std::path::Path>,
+    ) -> Result<Option<crate::device::insitu::Breakdown>> {
+        Ok(None)
+    }
+
     /// Facts the set-up learnt that belong in the summary (a quantized type's measured
     /// error, the type the engine actually fell back to, bytes allocated, ...).
     fn extra(&self) -> serde_json::Value {

@@ -5,11 +5,13 @@
 //! - [`probe`]: memory available and in use, cache sizes, GPU names.
 //! - [`memory`]: the one memory sampler (peak while a case or a request runs).
 //! - [`ceilings`]: the measured copy bandwidth and matmul rate every roofline figure uses.
+//! - [`insitu`]: stack snapshots of every thread while the engine runs, split by part.
 //!
 //! A new backend (another GPU API) goes here: parsing in [`parse_device`], then a `sync`,
 //! a label and probes. Depends on [`crate::config`] and [`crate::util`].
 
 pub mod ceilings;
+pub mod insitu;
 pub mod memory;
 pub mod probe;
 

@@ -70,6 +70,17 @@ impl ModelRef {
     }
 }
 
+/// The in-situ attribution rules for the mistral.rs release this suite is built against:
+/// the engine's function names (and lines) of each pipeline part.
+pub fn attribution_rules() -> Result<crate::device::insitu::Rules> {
+    crate::device::insitu::Rules::parse(include_str!("attribution-0.8.1.toml"))
+}
+
+/// The engine as recorded in traces: `mistralrs-core <version>`.
+pub fn engine_name() -> String {
+    format!("mistralrs-core {}", crate::MISTRALRS_VERSION)
+}
+
 /// Deadline of one request in seconds (`MISTRALRS_BENCH_REQUEST_TIMEOUT_S`, default 600).
 pub const TIMEOUT_ENV: &str = "MISTRALRS_BENCH_REQUEST_TIMEOUT_S";
 
@@ -174,12 +185,25 @@ pub struct Generation {
     /// The engine's own counts (non-streaming requests only).
     #[serde(skip)]
     pub usage: Option<Usage>,
+    /// When the request was sent (the origin of `ttft`, `token_times` and `total`).
+    #[serde(skip)]
+    pub sent: Instant,
 }
 
 impl Generation {
     /// Gaps between consecutive tokens.
     pub fn inter_token(&self) -> Vec<Duration> {
         self.token_times.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    /// The timed region of a workload as instants: `[sent, sent + end]`, or for decode the
+    /// first to the last streamed token.
+    pub fn span(&self, from_first_token: bool, end: Duration) -> (Instant, Instant) {
+        let start = match (from_first_token, self.token_times.first()) {
+            (true, Some(&t)) => self.sent + t,
+            _ => self.sent,
+        };
+        (start, self.sent + end)
     }
 
     /// Time spent after the first token (decode of the other `gen_tokens − 1`).
@@ -449,6 +473,7 @@ impl Engine {
             total: Duration::ZERO,
             text: String::new(),
             usage: None,
+            sent: start,
         };
         loop {
             let left = deadline

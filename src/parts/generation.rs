@@ -14,6 +14,7 @@
 
 use crate::case::{Case, CaseId, Cost, Ctx, ModelName, Runner, Spec, Workload};
 use crate::config::{dtype_name, Preset};
+use crate::device::insitu;
 use crate::engine::{cache, models_of, prompt_ids, request_timeout, runtime, Engine};
 use crate::engine::{EngineOptions, ModelRef};
 use anyhow::{bail, Result};
@@ -317,17 +318,19 @@ impl GenCase {
         })
     }
 
-    fn once(&mut self) -> Result<Duration> {
+    /// One iteration: its timed duration and the timed regions as instants.
+    fn once(&mut self) -> Result<Timed> {
         let e = self.engine.clone();
         let rt = runtime();
         Ok(match self.kind {
             Workload::Prefill { .. } => {
-                rt.block_on(e.generate(self.prompts[0].clone(), 1, false, self.deadline))?
-                    .total
+                let g =
+                    rt.block_on(e.generate(self.prompts[0].clone(), 1, false, self.deadline))?;
+                Timed::of(g.total, g.span(false, g.total))
             }
             Workload::Ttft { .. } => {
-                rt.block_on(e.generate(self.prompts[0].clone(), 2, true, self.deadline))?
-                    .ttft
+                let g = rt.block_on(e.generate(self.prompts[0].clone(), 2, true, self.deadline))?;
+                Timed::of(g.ttft, g.span(false, g.ttft))
             }
             Workload::Decode { gen, .. } => {
                 let g =
@@ -337,7 +340,8 @@ impl GenCase {
                 }
                 self.itl_ms
                     .extend(g.inter_token().iter().map(|d| d.as_secs_f64() * 1e3));
-                g.decode_time()
+                let last = g.token_times.last().copied().unwrap_or(g.total);
+                Timed::of(g.decode_time(), g.span(true, last))
             }
             Workload::Concurrent { .. } => {
                 let t = std::time::Instant::now();
@@ -354,18 +358,74 @@ impl GenCase {
                     }
                     self.latencies_ms.push(g.total.as_secs_f64() * 1e3);
                 }
-                wall
+                Timed::of(wall, (t, t + wall))
             }
         })
     }
+
+    /// Units one iteration times (tokens, or one request for TTFT), as the spec counts them.
+    fn units(&self) -> (&'static str, u64) {
+        match self.kind {
+            Workload::Prefill { prompt } => ("token", prompt as u64),
+            Workload::Ttft { .. } => ("request", 1),
+            Workload::Decode { gen, .. } => ("token", gen.saturating_sub(1) as u64),
+            Workload::Concurrent { requests } => ("token", (requests * self.conc_gen) as u64),
+        }
+    }
 }
+
+/// One iteration's timed duration and its timed region.
+struct Timed {
+    d: Duration,
+    span: (std::time::Instant, std::time::Instant),
+}
+
+impl Timed {
+    fn of(d: Duration, span: (std::time::Instant, std::time::Instant)) -> Self {
+        Self { d, span }
+    }
+}
+
+/// Iterations of the in-situ pass with the sampler, and without it on each side (ABA).
+pub const INSITU_ITERS: usize = 3;
 
 impl Runner for GenCase {
     fn run(&mut self) -> Result<()> {
         self.once().map(|_| ())
     }
     fn timed(&mut self) -> Result<Option<Duration>> {
-        self.once().map(Some)
+        self.once().map(|t| Some(t.d))
+    }
+    /// The engine's own run split by part: `INSITU_ITERS` iterations under the sampler, with
+    /// as many without it before and after, which measure the sampler's overhead.
+    fn insitu(&mut self, dump: Option<&std::path::Path>) -> Result<Option<insitu::Breakdown>> {
+        let rules = crate::engine::attribution_rules()?;
+        let (unit, per_iter) = self.units();
+        let mut without = Duration::ZERO;
+        for _ in 0..INSITU_ITERS.div_ceil(2) {
+            without += self.once()?.d;
+        }
+        let mut session = insitu::Session::start(&crate::engine::engine_name())?;
+        let mut with = Duration::ZERO;
+        for _ in 0..INSITU_ITERS {
+            let t = self.once()?;
+            with += t.d;
+            session.window("timed", t.span.0, t.span.1);
+        }
+        let trace = session.finish()?;
+        for _ in 0..INSITU_ITERS / 2 {
+            without += self.once()?.d;
+        }
+        if let Some(path) = dump {
+            crate::util::json::write(path, &trace)?;
+        }
+        let units = per_iter * INSITU_ITERS as u64;
+        let mut b = insitu::attribute(&trace, None, &rules, unit, units)?;
+        // The windows are the timed regions, so `timed_s` is the iterations' own sum.
+        debug_assert!((b.timed_s - with.as_secs_f64()).abs() < 1e-3 * b.timed_s.max(1e-3));
+        let n_without = (INSITU_ITERS.div_ceil(2) + INSITU_ITERS / 2) as f64;
+        b.set_without(without.as_secs_f64() / n_without / per_iter.max(1) as f64 * 1e3);
+        Ok(Some(b))
     }
     fn extra(&self) -> serde_json::Value {
         serde_json::json!({

@@ -117,3 +117,104 @@ pub fn bar_chart<const N: usize>(
         .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok(())
 }
+
+/// Colours of the segments of a stacked bar (one per series, repeating after 18).
+const PALETTE: [plotters::style::RGBColor; 18] = [
+    plotters::style::RGBColor(214, 96, 39),
+    plotters::style::RGBColor(60, 110, 180),
+    plotters::style::RGBColor(90, 160, 70),
+    plotters::style::RGBColor(200, 170, 40),
+    plotters::style::RGBColor(140, 80, 170),
+    plotters::style::RGBColor(40, 160, 160),
+    plotters::style::RGBColor(220, 120, 160),
+    plotters::style::RGBColor(120, 90, 60),
+    plotters::style::RGBColor(160, 200, 90),
+    plotters::style::RGBColor(100, 160, 220),
+    plotters::style::RGBColor(240, 160, 90),
+    plotters::style::RGBColor(180, 60, 60),
+    plotters::style::RGBColor(80, 80, 140),
+    plotters::style::RGBColor(150, 150, 50),
+    plotters::style::RGBColor(60, 120, 90),
+    plotters::style::RGBColor(190, 190, 190),
+    plotters::style::RGBColor(110, 110, 110),
+    plotters::style::RGBColor(30, 30, 30),
+];
+
+/// A stacked bar chart: one bar per label, one segment per series (`values[bar][series]`,
+/// zero for none), with a legend of the series.
+pub fn stacked_bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    series: &[String],
+    labels: &[String],
+    values: &[Vec<f64>],
+) -> Result<()> {
+    use plotters::prelude::*;
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(10);
+    let per_bar = (longest as u32 * 6 + 20).max(110);
+    let w = per_bar * labels.len().max(2) as u32 + 320;
+    let w = w.min(4000);
+    let root = SVGBackend::new(path, (w, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let (left, right) = root.split_horizontally(w - 220);
+    let vmax = values
+        .iter()
+        .map(|v| v.iter().sum::<f64>())
+        .fold(0f64, f64::max)
+        .max(1e-9);
+    let n = labels.len() as f64;
+    let label_of = |x: &f64| -> String {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+            labels[i as usize].clone()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(&left)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(90)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..vmax * 1.1)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len() + 1)
+        .x_label_formatter(&label_of)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    for (s, name) in series.iter().enumerate() {
+        let color = PALETTE[s % PALETTE.len()];
+        let bars: Vec<Rectangle<(f64, f64)>> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(b, v)| {
+                let y = *v.get(s)?;
+                if y <= 0.0 {
+                    return None;
+                }
+                let base: f64 = v[..s].iter().sum();
+                Some(Rectangle::new(
+                    [(b as f64 - 0.35, base), (b as f64 + 0.35, base + y)],
+                    color.filled(),
+                ))
+            })
+            .collect();
+        chart.draw_series(bars).map_err(|e| anyhow!("{e}"))?;
+        // The legend, top-down in stacking order reversed (the top segment first).
+        let y = 40 + 22 * (series.len() - 1 - s) as i32;
+        right
+            .draw(&Rectangle::new([(10, y - 6), (24, y + 6)], color.filled()))
+            .map_err(|e| anyhow!("{e}"))?;
+        right
+            .draw(&Text::new(name.clone(), (32, y - 7), ("sans-serif", 14)))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    root.present()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}

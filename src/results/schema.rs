@@ -6,6 +6,7 @@
 
 use crate::case::{CaseId, Cost, Status};
 use crate::device::ceilings::Ceilings;
+use crate::device::insitu::Breakdown;
 use crate::util::{build::BuildInfo, json};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ pub struct Record {
     pub extra: serde_json::Value,
     /// Why the case is a stand-in (not the path the engine runs here), if it is one.
     pub stand_in: Option<String>,
+    /// The engine's own run split by part (end-to-end cases run with `MISTRALRS_BENCH_INSITU`).
+    pub insitu: Option<Breakdown>,
 }
 
 impl Record {
@@ -94,6 +97,10 @@ pub struct CaseSummary {
     /// the engine runs, or the summary predates this field.
     #[serde(default)]
     pub stand_in: Option<String>,
+    /// The engine's own run split by part (`crate::device::insitu`), when it was attributed;
+    /// its `vs_suite_pct` compares its time per unit with this case's median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insitu: Option<Breakdown>,
 }
 
 impl CaseSummary {

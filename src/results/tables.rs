@@ -128,6 +128,7 @@ pub fn report(s: &Summary) -> String {
         o.push_str(&format!("\n### {g}\n\n"));
         o.push_str(&cases_table(&cases).markdown());
     }
+    o.push_str(&insitu_markdown(&s.cases));
     o
 }
 
@@ -170,4 +171,78 @@ pub fn slopes_table(derived: &serde_json::Value) -> Table {
         ]);
     }
     t
+}
+
+/// The in-situ breakdowns of the cases that have one: one row per case and part (time per
+/// unit, share of the engine thread's wall time, share of all threads' CPU time).
+pub fn insitu_parts_table(cases: &[CaseSummary]) -> Table {
+    let mut t = Table::new(&["case", "part", "ms/unit>", "wall %>", "cpu %>"]);
+    for c in cases {
+        let Some(b) = &c.insitu else { continue };
+        let mut parts = b.parts.clone();
+        parts.sort_by(|x, y| y.wall_share.total_cmp(&x.wall_share));
+        for p in parts {
+            t.push([
+                c.case.clone(),
+                p.part.to_string(),
+                format!("{:.3}", p.per_unit_ms),
+                format!("{:.1}", p.wall_share * 100.0),
+                format!("{:.1}", p.cpu_share * 100.0),
+            ]);
+        }
+    }
+    t
+}
+
+/// The checks of each in-situ breakdown: time per unit with and without the sampler (its
+/// overhead), against the suite's own figure, how fully the ticks cover the timed time, and
+/// what no rule explains.
+pub fn insitu_checks_table(cases: &[CaseSummary]) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "unit",
+        "ms/unit>",
+        "without>",
+        "overhead %>",
+        "vs suite %>",
+        "coverage %>",
+        "unassigned wall %>",
+        "unassigned cpu %>",
+        "ticks>",
+    ]);
+    let opt = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_default();
+    for c in cases {
+        let Some(b) = &c.insitu else { continue };
+        t.push([
+            c.case.clone(),
+            b.unit.clone(),
+            format!("{:.3}", b.per_unit_ms),
+            opt(b.without_ms, 3),
+            opt(b.overhead_pct, 1),
+            opt(b.vs_suite_pct, 1),
+            format!("{:.1}", b.coverage * 100.0),
+            format!("{:.1}", b.unassigned_wall * 100.0),
+            format!("{:.1}", b.unassigned_cpu * 100.0),
+            b.ticks.to_string(),
+        ]);
+    }
+    t
+}
+
+/// Both in-situ tables in Markdown, with the lines a reader needs (empty: no breakdowns).
+pub fn insitu_markdown(cases: &[CaseSummary]) -> String {
+    let parts = insitu_parts_table(cases);
+    if parts.is_empty() {
+        return String::new();
+    }
+    let engine = cases
+        .iter()
+        .find_map(|c| c.insitu.as_ref())
+        .map(|b| format!("{} (rules for {})", b.engine, b.rules))
+        .unwrap_or_default();
+    format!(
+        "\n### In situ: the engine's own run by part ({engine})\n\n{}\n{}",
+        parts.markdown(),
+        insitu_checks_table(cases).markdown()
+    )
 }

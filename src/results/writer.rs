@@ -78,6 +78,12 @@ pub fn build_cases(
                 measured_at: now.clone(),
                 extra: r.extra.clone(),
                 stand_in: r.stand_in.clone(),
+                insitu: r.insitu.clone().map(|mut b| {
+                    if let (Some(e), Some(t)) = (est, r.tokens) {
+                        b.set_suite(e.median_ns * 1e-6 / t.max(1) as f64);
+                    }
+                    b
+                }),
             }
         })
         .collect()

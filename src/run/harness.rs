@@ -10,7 +10,7 @@ use super::profiler::PprofProfiler;
 use super::timing::{spin, time_iters};
 use crate::case::{Ctx, Runner, Spec, Status};
 use crate::config::{dtype_name, Models, Preset, RunProfile};
-use crate::device::{self, ceilings};
+use crate::device::{self, ceilings, insitu};
 use crate::parts::{self, Part};
 use crate::results::{tables, writer, Record};
 use anyhow::{Context, Result};
@@ -200,6 +200,7 @@ impl Run {
             reason: None,
             extra: serde_json::Value::Null,
             stand_in: spec.stand_in.clone(),
+            insitu: None,
         };
         if spec.skip.is_none() {
             if let Some(avail) = device::available_memory(&ctx.device) {
@@ -287,6 +288,19 @@ impl Run {
         if !ran {
             return; // filtered out
         }
+        if let (Some(r), None) = (&mut runner, &failure) {
+            if insitu::enabled() && spec.tokens.is_some() {
+                let dump = std::env::var_os(insitu::DUMP_ENV).map(|d| {
+                    std::path::PathBuf::from(d).join(format!("{}.json", full_id.replace('/', "__")))
+                });
+                match r.insitu(dump.as_deref()) {
+                    Ok(b) => rec.insitu = b,
+                    Err(e) => {
+                        eprintln!("mistral-rs-bench: in-situ attribution of {full_id}: {e:#}")
+                    }
+                }
+            }
+        }
         if let Some(r) = &runner {
             rec.extra = r.extra();
         }
@@ -342,6 +356,7 @@ impl Run {
             Ok(w) if print => {
                 if kind == writer::RunKind::Measured {
                     print!("{}", tables::cases_markdown(&w.cases, ceil.as_ref()));
+                    print!("{}", tables::insitu_markdown(&w.cases));
                     let slopes = tables::slopes_table(&w.summary.derived);
                     if !slopes.is_empty() {
                         print!("\n{}", slopes.markdown());

@@ -4,7 +4,7 @@
 //! `avg_ts`, `stddev_ts`, ...).
 
 use crate::config::Models;
-use crate::device::{self, memory::PeakMem};
+use crate::device::{self, insitu, memory::PeakMem};
 use crate::engine::{request_timeout, runtime, Engine, EngineOptions, Generation, ModelRef};
 use crate::util::{paths::crate_root, stats::Summary};
 use anyhow::{anyhow, bail, Result};
@@ -53,6 +53,10 @@ pub struct BenchRequest {
     /// Seed of the device RNG (decoding is greedy, so results do not depend on it).
     #[serde(default)]
     pub seed: u64,
+    /// After the measured iterations, run up to 3 more under the in-situ sampler and split
+    /// prefill and decode (or, with concurrency, the whole iteration) by pipeline part.
+    #[serde(default)]
+    pub insitu: bool,
 }
 
 fn default_iterations() -> u32 {
@@ -249,6 +253,14 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
             total_ts: n_gen as f64 / wall.as_secs_f64(),
         });
     }
+    let insitu = if req.insitu {
+        Some(
+            attribute_run(req, &samples, &go)
+                .map_err(|e| BenchError::new("generation_failed", e))?,
+        )
+    } else {
+        None
+    };
     let peak_device = mem.as_ref().and_then(PeakMem::peak_bytes);
     drop(mem);
     let flat = |f: fn(&Sample) -> &Vec<f64>| -> Vec<f64> {
@@ -298,7 +310,88 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
             "peak_device_memory_bytes": peak_device,
             "completion_text": last_text,
         },
+        "insitu": insitu,
     }))
+}
+
+/// One iteration of a request: its generations and its wall time.
+type Iteration<'a> = dyn Fn(&BenchRequest) -> Result<(Vec<Generation>, Duration)> + 'a;
+
+/// Iterations of the in-situ pass of the JSON binary.
+pub const INSITU_ITERATIONS: u32 = 3;
+
+/// Runs `min(iterations, 3)` more iterations under the in-situ sampler and splits them by
+/// part: `prefill` (send to first token) and `decode` (first to last token) for one request
+/// at a time, `iteration` (the whole wall time) with concurrency. The measured iterations
+/// (`samples`, without the sampler) give each breakdown its time without attribution.
+fn attribute_run(
+    req: &BenchRequest,
+    samples: &[Sample],
+    go: &Iteration,
+) -> Result<serde_json::Value> {
+    let rules = crate::engine::attribution_rules()?;
+    let n = req.iterations.min(INSITU_ITERATIONS);
+    let mut session = insitu::Session::start(&crate::engine::engine_name())?;
+    let (mut prompt_tokens, mut decode_tokens, mut gen_tokens) = (0u64, 0u64, 0u64);
+    for _ in 0..n {
+        let t = Instant::now();
+        let (gens, wall) = go(req)?;
+        for g in &gens {
+            gen_tokens += g.gen_tokens as u64;
+            prompt_tokens += g.prompt_tokens as u64;
+            decode_tokens += g.gen_tokens.saturating_sub(1) as u64;
+            if req.concurrency == 1 {
+                let first = g.sent + g.ttft;
+                session.window("prefill", g.sent, first);
+                if let Some(&last) = g.token_times.last() {
+                    session.window("decode", first, g.sent + last);
+                }
+            }
+        }
+        if req.concurrency > 1 {
+            session.window("iteration", t, t + wall);
+        }
+    }
+    let trace = session.finish()?;
+    if let Some(dir) = std::env::var_os(insitu::DUMP_ENV) {
+        let name = req.model.replace(['/', '.'], "_");
+        crate::util::json::write(
+            &std::path::Path::new(&dir).join(format!("json-{name}.json")),
+            &trace,
+        )?;
+    }
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let mut out = serde_json::Map::new();
+    if req.concurrency == 1 {
+        let mut p = insitu::attribute(&trace, Some("prefill"), &rules, "token", prompt_tokens)?;
+        p.set_without(mean(
+            samples
+                .iter()
+                .flat_map(|s| s.ttft_ms.iter().map(|t| t / s.n_prompt.max(1) as f64))
+                .collect(),
+        ));
+        out.insert("prefill".into(), serde_json::to_value(p)?);
+        if decode_tokens > 0 {
+            let mut d = insitu::attribute(&trace, Some("decode"), &rules, "token", decode_tokens)?;
+            d.set_without(mean(
+                samples
+                    .iter()
+                    .flat_map(|s| s.decode_ts.iter().map(|t| 1e3 / t))
+                    .collect(),
+            ));
+            out.insert("decode".into(), serde_json::to_value(d)?);
+        }
+    } else {
+        let mut it = insitu::attribute(&trace, Some("iteration"), &rules, "token", gen_tokens)?;
+        it.set_without(mean(
+            samples
+                .iter()
+                .map(|s| s.latency_ms / s.n_gen.max(1) as f64)
+                .collect(),
+        ));
+        out.insert("iteration".into(), serde_json::to_value(it)?);
+    }
+    Ok(serde_json::Value::Object(out))
 }
 
 fn quantization(model: &ModelRef, isq: Option<mistralrs_core::IsqType>) -> String {
@@ -385,6 +478,9 @@ Request fields (unknown fields are errors):
   seed          int, default 0     device RNG seed (decoding is greedy)
   dtype         string             the dtype the engine loads the model in: auto (default:
                                    the engine's choice, f16 on a CPU), f32, f16 or bf16
+  insitu        bool, default false  then up to 3 more iterations under the in-situ sampler
+                                   (CPU, Linux): "insitu" in the result splits prefill and
+                                   decode (with concurrency: the iteration) by pipeline part
 
 Result: {"request": (with defaults), "environment": {device, device_name, gpu_name,
 driver, cuda_version, dtype, model, quantization, mistralrs_version, crate_version,
@@ -392,7 +488,10 @@ git_commit, ...}, "samples": [per iteration: n_prompt, n_gen, latency_ms, ttft_m
 prefill_ts[], decode_ts[], total_ts], "summary": {n_prompt, n_gen, latency_ms, ttft_ms,
 itl_ms, prefill_ts, decode_ts, total_ts (each {n, mean, stddev, cv, min, p50, p90, p99,
 max}), avg_ts and stddev_ts (decode tokens/s, as llama-bench's), peak_rss_bytes,
-peak_device_memory_bytes, completion_text (the last iteration's first completion)}}. Times are measured with Instant; ms and tokens/s.
+peak_device_memory_bytes, completion_text (the last iteration's first completion)},
+"insitu": null or {prefill, decode | iteration: {parts: [{part, wall_s, wall_share,
+per_unit_ms, cpu_s, cpu_share}], per_unit_ms, without_ms, overhead_pct, coverage,
+unassigned_wall, unassigned_cpu, ...}}}. Times are measured with Instant; ms and tokens/s.
 
 Bad input (not JSON, unknown field, wrong type, out-of-range numbers, missing model,
 unknown device) prints {"error": {"kind", "message"}} on stdout, the message on stderr,

@@ -1,0 +1,197 @@
+//! The rules that map an engine stack to a pipeline part: one TOML table per mistral.rs
+//! release, keyed by the engine's own function names (and, where one function holds two
+//! parts, by its source lines). The tables live with the engine
+//! (`crate::engine::attribution_rules`, `src/engine/attribution-<version>.toml`).
+
+use super::sampler::Frame;
+use anyhow::{bail, Context, Result};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// A part of the pipeline the engine's time is split into.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Part {
+    /// SDPA and its backends (the CPU kernel, paged attention, flash attention).
+    Attention,
+    /// The Q, K, V and O projections.
+    QkvoProj,
+    FfnGateUp,
+    FfnAct,
+    FfnDown,
+    Rmsnorm,
+    Rope,
+    /// Appending to the KV cache.
+    KvWrite,
+    Embedding,
+    LmHead,
+    /// The rest of a forward pass: residual adds, reshapes, masks, casts.
+    ModelOther,
+    Sampling,
+    /// The engine's host side: scheduler, inputs, responses, tokenizer, the request path.
+    HostEngine,
+    /// Copies between host and device (GPU).
+    Copies,
+    /// The device with nothing to run (GPU).
+    DeviceIdle,
+    /// The engine thread blocked with nothing to do.
+    Idle,
+    /// Matched no rule.
+    Unassigned,
+}
+
+impl Part {
+    /// Parts that are work of a forward pass or of the engine (not idle, not unassigned).
+    pub fn is_work(self) -> bool {
+        !matches!(self, Part::Idle | Part::DeviceIdle | Part::Unassigned)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    engine: String,
+    threads: ThreadsFile,
+    rule: Vec<RuleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThreadsFile {
+    engine: String,
+    pool: String,
+    wait: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    part: Part,
+    frame: String,
+    #[serde(default)]
+    lines: Option<[u32; 2]>,
+    #[serde(default)]
+    inner: Option<String>,
+    #[serde(default)]
+    outer: Option<String>,
+}
+
+struct Rule {
+    part: Part,
+    frame: Regex,
+    lines: Option<[u32; 2]>,
+    inner: Option<Regex>,
+    outer: Option<Regex>,
+}
+
+/// What one stack says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Class {
+    pub part: Part,
+    /// The stack is a pool thread's (rayon worker).
+    pub pool: bool,
+    /// The stack holds the engine loop.
+    pub engine: bool,
+    /// The thread is blocked (a wait function is on the stack).
+    pub waiting: bool,
+}
+
+/// A compiled rule set.
+pub struct Rules {
+    /// The engine release the rules were written for.
+    pub engine: String,
+    engine_thread: Regex,
+    pool: Regex,
+    wait: Regex,
+    rules: Vec<Rule>,
+}
+
+fn re(s: &str) -> Result<Regex> {
+    Regex::new(s).with_context(|| format!("bad rule regex `{s}`"))
+}
+
+impl Rules {
+    /// Parses and compiles a rules table.
+    pub fn parse(text: &str) -> Result<Rules> {
+        let f: RulesFile = toml::from_str(text).context("parsing the attribution rules")?;
+        if f.rule.is_empty() {
+            bail!("the attribution rules have no [[rule]]");
+        }
+        Ok(Rules {
+            engine: f.engine,
+            engine_thread: re(&f.threads.engine)?,
+            pool: re(&f.threads.pool)?,
+            wait: re(&f.threads.wait)?,
+            rules: f
+                .rule
+                .into_iter()
+                .map(|r| {
+                    Ok(Rule {
+                        part: r.part,
+                        frame: re(&r.frame)?,
+                        lines: r.lines,
+                        inner: r.inner.as_deref().map(re).transpose()?,
+                        outer: r.outer.as_deref().map(re).transpose()?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Classifies one stack (innermost frame first).
+    pub fn classify(&self, stack: &[Frame]) -> Class {
+        let keys: Vec<String> = stack.iter().map(key).collect();
+        let any = |r: &Regex| keys.iter().any(|k| r.is_match(k));
+        let part = self
+            .rules
+            .iter()
+            .find(|r| matches(r, stack, &keys))
+            .map(|r| r.part);
+        let waiting = any(&self.wait);
+        Class {
+            part: part.unwrap_or(if waiting {
+                Part::Idle
+            } else {
+                Part::Unassigned
+            }),
+            pool: any(&self.pool),
+            engine: any(&self.engine_thread),
+            waiting,
+        }
+    }
+}
+
+/// What a rule's regexes match: `FILE FUNCTION` (the file empty when unknown).
+pub fn key(f: &Frame) -> String {
+    format!("{} {}", f.file.as_deref().unwrap_or(""), f.func)
+}
+
+fn matches(r: &Rule, stack: &[Frame], keys: &[String]) -> bool {
+    keys.iter().enumerate().any(|(i, k)| {
+        r.frame.is_match(k)
+            && r.lines
+                .is_none_or(|[lo, hi]| stack[i].line.is_some_and(|l| (lo..=hi).contains(&l)))
+            && r.inner
+                .as_ref()
+                .is_none_or(|x| keys[..i].iter().any(|g| x.is_match(g)))
+            && r.outer
+                .as_ref()
+                .is_none_or(|x| keys[i + 1..].iter().any(|g| x.is_match(g)))
+    })
+}

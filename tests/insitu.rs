@@ -1,0 +1,403 @@
+//! In-situ attribution: the rules on stacks (hand-written and recorded from a real run of
+//! mistralrs-core 0.8.1, `tests/fixtures/insitu/`), the attribution of pool threads to their
+//! caller, windows, and the sampler itself on this process.
+
+use mistral_rs_bench::device::insitu::{
+    self, attribute, sampler, Frame, Part, Rules, Sample, Tick, Trace, Window,
+};
+use mistral_rs_bench::engine::attribution_rules;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A frame as the release build's line tables give it: the file, the (often short) name.
+fn f(file: &str, func: &str, line: Option<u32>) -> Frame {
+    Frame {
+        func: func.into(),
+        file: (!file.is_empty()).then(|| format!("/registry/src/index/{file}")),
+        line,
+    }
+}
+
+type F<'a> = (&'a str, &'a str, Option<u32>);
+
+/// A stack given outermost first (as one reads it), stored innermost first.
+fn stack(frames: &[F]) -> Vec<Frame> {
+    frames.iter().rev().map(|(p, n, l)| f(p, n, *l)).collect()
+}
+
+const CORE: &str = "mistralrs-core-0.8.1/src";
+const ENGINE: F = (
+    "mistralrs-core-0.8.1/src/engine/mod.rs",
+    "{async_fn#0}",
+    Some(470),
+);
+const LAYERS: &str = "mistralrs-core-0.8.1/src/layers.rs";
+const LLAMA: &str = "mistralrs-core-0.8.1/src/models/llama.rs";
+const QMM: F = (
+    "mistralrs-quant-0.8.1/src/lib.rs",
+    "qmethod_matmul",
+    Some(540),
+);
+const WAIT: [F; 2] = [
+    (
+        "rayon-core-1.13.0/src/latch.rs",
+        "wait_and_reset",
+        Some(246),
+    ),
+    ("", "syscall", Some(36)),
+];
+
+fn rules() -> Rules {
+    attribution_rules().unwrap()
+}
+
+fn part(frames: &[F]) -> Part {
+    rules().classify(&stack(frames)).part
+}
+
+#[test]
+fn the_rules_name_the_part_from_the_engine_files_and_lines() {
+    let r = rules();
+    let mm = |outer: F<'static>| {
+        let mut v = vec![ENGINE, (LLAMA, "forward", Some(269)), outer, QMM];
+        v.extend(WAIT);
+        v
+    };
+    assert_eq!(part(&mm((LAYERS, "forward", Some(2903)))), Part::FfnGateUp);
+    assert_eq!(part(&mm((LAYERS, "forward", Some(2906)))), Part::FfnDown);
+    let c = r.classify(&stack(&mm((LLAMA, "forward", Some(84)))));
+    assert_eq!(c.part, Part::QkvoProj);
+    assert!(c.engine && c.waiting && !c.pool);
+    // The activation sits on the down projection's line: its own frame decides.
+    let ops = format!("{CORE}/ops.rs");
+    assert_eq!(
+        part(&[
+            ENGINE,
+            (LAYERS, "forward", Some(2906)),
+            (&ops, "mul_and_act", Some(760))
+        ]),
+        Part::FfnAct
+    );
+    // In the attention block: SDPA, the cache append, RoPE (layers.rs), each its own part.
+    let in_attn = |inner: F| part(&[ENGINE, (LLAMA, "forward", Some(148)), inner]);
+    let attn = format!("{CORE}/attention/mod.rs");
+    let kv = format!("{CORE}/kv_cache/single_cache.rs");
+    assert_eq!(in_attn((&attn, "run_attention", Some(90))), Part::Attention);
+    assert_eq!(in_attn((&kv, "append", Some(60))), Part::KvWrite);
+    assert_eq!(in_attn((LAYERS, "forward", Some(2298))), Part::Rope);
+    // A cast in the attention block is not a projection: no mistralrs-quant frame.
+    assert_eq!(
+        part(&[
+            ENGINE,
+            (LLAMA, "forward", Some(89)),
+            ("candle-core-0.10.2/src/tensor.rs", "to_dtype", None)
+        ]),
+        Part::ModelOther
+    );
+    // The LM head is the matmul of forward_embeds, outside the blocks; the embedding, line 488.
+    assert_eq!(
+        part(&[ENGINE, (LLAMA, "forward_embeds", Some(545)), QMM]),
+        Part::LmHead
+    );
+    assert_eq!(
+        part(&[ENGINE, (LLAMA, "forward", Some(488))]),
+        Part::Embedding
+    );
+    // Sampling, and the engine's own host code.
+    let sampler = format!("{CORE}/sampler.rs");
+    assert_eq!(
+        part(&[ENGINE, (&sampler, "sample_argmax", Some(450))]),
+        Part::Sampling
+    );
+    assert_eq!(part(&[ENGINE]), Part::HostEngine);
+    // A parked thread is idle; a pool thread's kernel alone says nothing.
+    assert_eq!(
+        part(&[
+            ("tokio-1.0/src/runtime/park.rs", "park", Some(1)),
+            ("", "epoll_wait", None)
+        ]),
+        Part::Idle
+    );
+    let pool = stack(&[
+        ("rayon-core-1.13.0/src/registry.rs", "main_loop", Some(1)),
+        ("gemm-common-0.19.0/src/gemm.rs", "{closure#0}", Some(1)),
+    ]);
+    let c = r.classify(&pool);
+    assert!(c.pool && !c.engine);
+    assert_eq!(c.part, Part::Unassigned);
+}
+
+#[test]
+fn a_bad_rules_table_is_an_error() {
+    assert!(Rules::parse("engine = 'x'\n[threads]\nengine='a'\npool='b'\nwait='c'\n").is_err());
+    let bad_part = "engine = 'x'\n[threads]\nengine='a'\npool='b'\nwait='c'\n[[rule]]\npart='nope'\nframe='a'\n";
+    assert!(Rules::parse(bad_part).is_err());
+    let bad_re = "engine = 'x'\n[threads]\nengine='a'\npool='b'\nwait='c'\n[[rule]]\npart='attention'\nframe='('\n";
+    assert!(Rules::parse(bad_re).is_err());
+}
+
+/// A trace of three threads: the engine (tid 1), a pool worker (2), a parked tokio worker (3).
+fn toy_trace() -> Trace {
+    let cpu_attn = format!("{CORE}/attention/backends/cpu.rs");
+    let stacks = vec![
+        // 0: engine waiting in the FFN down projection
+        stack(&[
+            ENGINE,
+            (LAYERS, "forward", Some(2906)),
+            QMM,
+            WAIT[0],
+            WAIT[1],
+        ]),
+        // 1: engine in the attention kernel itself
+        stack(&[ENGINE, (&cpu_attn, "run_flash_attn_cpu", Some(10))]),
+        // 2: pool worker running a kernel
+        stack(&[
+            ("rayon-core-1.13.0/src/registry.rs", "main_loop", Some(1)),
+            ("gemm-f16-0.19.0/src/gemm.rs", "{closure#0}", Some(1)),
+        ]),
+        // 3: parked
+        stack(&[
+            ("tokio-1.0/src/runtime/park.rs", "park", Some(1)),
+            ("", "syscall", None),
+        ]),
+    ];
+    let tick = |at_ms: u64, engine_stack: u32, pool_cpu_ms: u64| Tick {
+        at_ns: at_ms * 1_000_000,
+        samples: vec![
+            Sample {
+                tid: 1,
+                cpu_ns: 0,
+                stack: engine_stack,
+            },
+            Sample {
+                tid: 2,
+                cpu_ns: pool_cpu_ms * 1_000_000,
+                stack: 2,
+            },
+            Sample {
+                tid: 3,
+                cpu_ns: 0,
+                stack: 3,
+            },
+        ],
+    };
+    Trace {
+        engine: "mistralrs-core 0.8.1".into(),
+        interval_ns: 4_000_000,
+        // ticks every 4 ms; ticks at 4..16 ms in the FFN, 20..24 in attention, 28 outside
+        ticks: vec![
+            tick(0, 0, 0),
+            tick(4, 0, 4),
+            tick(8, 0, 4),
+            tick(12, 0, 4),
+            tick(16, 0, 4),
+            tick(20, 1, 0),
+            tick(24, 1, 0),
+            tick(28, 1, 4),
+        ],
+        stacks,
+        threads: BTreeMap::from([
+            (1, "engine".into()),
+            (2, "pool".into()),
+            (3, "tokio".into()),
+        ]),
+        windows: vec![
+            Window {
+                phase: "decode".into(),
+                start_ns: 2_000_000,
+                end_ns: 14_000_000,
+            },
+            Window {
+                phase: "decode".into(),
+                start_ns: 15_000_000,
+                end_ns: 25_000_000,
+            },
+            Window {
+                phase: "other".into(),
+                start_ns: 26_000_000,
+                end_ns: 30_000_000,
+            },
+        ],
+        dropped: 0,
+        late_ticks: 0,
+    }
+}
+
+#[test]
+fn wall_time_follows_the_engine_thread_and_pool_cpu_its_caller() {
+    let t = toy_trace();
+    let b = attribute(&t, Some("decode"), &rules(), "token", 11).unwrap();
+    // Ticks 4, 8, 12 (window 1) and 16, 20, 24 (window 2); each weighs 4 ms.
+    assert_eq!(b.ticks, 6);
+    assert!((b.sampled_s - 0.024).abs() < 1e-9);
+    assert!((b.timed_s - 0.022).abs() < 1e-9);
+    let down = b.part(Part::FfnDown).unwrap();
+    let attn = b.part(Part::Attention).unwrap();
+    assert!((down.wall_share - 4.0 / 6.0).abs() < 1e-9);
+    assert!((attn.wall_share - 2.0 / 6.0).abs() < 1e-9);
+    // The pool thread's CPU went to the part its caller waited in (ticks 4..16: 16 ms).
+    assert!((down.cpu_s - 0.016).abs() < 1e-9);
+    assert_eq!(attn.cpu_s, 0.0);
+    assert_eq!(b.unassigned_wall, 0.0);
+    // Per-unit figures split the timed time (not the sampled one) and sum to it.
+    let sum: f64 = b.parts.iter().map(|p| p.per_unit_ms).sum();
+    assert!((sum - b.per_unit_ms).abs() < 1e-9);
+    assert!((b.per_unit_ms - 22.0 / 11.0).abs() < 1e-9);
+    // Window 2 holds one FFN tick and two attention ticks: the spread shows it.
+    assert!(down.per_unit_range_ms[0] < down.per_unit_range_ms[1]);
+    // The other phase is its own breakdown; an unknown phase is an error.
+    let o = attribute(&t, Some("other"), &rules(), "token", 1).unwrap();
+    assert_eq!(o.ticks, 1);
+    assert!(attribute(&t, Some("nope"), &rules(), "token", 1).is_err());
+}
+
+#[test]
+fn the_overhead_and_the_suite_figure_are_relative_to_the_attributed_time() {
+    let mut b = attribute(&toy_trace(), None, &rules(), "token", 10).unwrap();
+    let per = b.per_unit_ms;
+    b.set_without(per / 1.05);
+    assert!((b.overhead_pct.unwrap() - 5.0).abs() < 1e-9);
+    b.set_suite(per / 1.10);
+    assert!((b.vs_suite_pct.unwrap() - 10.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_trace_round_trips_through_json() {
+    let t = toy_trace();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.json");
+    mistral_rs_bench::util::json::write(&p, &t).unwrap();
+    assert_eq!(Trace::load(&p).unwrap(), t);
+}
+
+fn busy(ms: u64) -> u64 {
+    let t = std::time::Instant::now();
+    let mut x = 1u64;
+    while t.elapsed().as_millis() < ms as u128 {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    x
+}
+
+#[inline(never)]
+fn spin_marker_for_the_sampler_test(ms: u64) -> u64 {
+    busy(ms)
+}
+
+#[test]
+fn the_sampler_sees_a_busy_thread_and_a_blocked_one_in_their_own_functions() {
+    let s = sampler::Sampler::start(std::time::Duration::from_millis(2)).unwrap();
+    // A second sampler in the same process is refused.
+    assert!(sampler::Sampler::start(std::time::Duration::from_millis(2)).is_err());
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let blocked = std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    std::hint::black_box(spin_marker_for_the_sampler_test(300));
+    tx.send(()).unwrap();
+    blocked.join().unwrap();
+    let raw = s.stop().unwrap();
+    assert!(
+        raw.ticks.len() > 50,
+        "only {} ticks in 300 ms",
+        raw.ticks.len()
+    );
+    let stacks = sampler::symbolize(&raw);
+    let has = |needle: &str| {
+        stacks
+            .iter()
+            .any(|s| s.iter().any(|f| f.func.contains(needle)))
+    };
+    assert!(
+        has("spin_marker_for_the_sampler_test"),
+        "the busy thread's own function"
+    );
+    assert!(has("std::sync::mpsc"), "the blocked thread's wait");
+    // The busy thread consumed CPU between its samples; a stack was reused for a parked one.
+    let cpu: u64 = raw
+        .ticks
+        .iter()
+        .flat_map(|t| &t.samples)
+        .map(|s| s.cpu_ns)
+        .sum();
+    assert!(cpu > 100_000_000, "CPU time seen: {cpu} ns");
+    assert_eq!(raw.dropped, 0);
+}
+
+#[test]
+fn attribution_is_off_unless_asked() {
+    // The suite's tests never set the variable for this process.
+    if std::env::var_os(insitu::ENV).is_none() {
+        assert!(!insitu::enabled());
+    }
+}
+
+/// Recorded from a real decode of synthetic SmolLM2 (see `tests/fixtures/insitu/README.md`).
+#[test]
+fn a_recorded_engine_trace_is_split_with_little_unassigned() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/insitu");
+    let t = Trace::load(&dir.join("smollm2-decode.json")).unwrap();
+    let r = rules();
+    let b = attribute(&t, Some("decode"), &r, "token", 10).unwrap();
+    assert!(b.ticks >= 90, "{} ticks", b.ticks);
+    assert!(
+        b.unassigned_wall <= 0.10,
+        "unassigned wall {:.3}",
+        b.unassigned_wall
+    );
+    assert!(
+        b.unassigned_cpu <= 0.10,
+        "unassigned cpu {:.3}",
+        b.unassigned_cpu
+    );
+    assert!(
+        (b.coverage - 1.0).abs() < 0.05,
+        "coverage {:.3}",
+        b.coverage
+    );
+    for p in [
+        Part::FfnGateUp,
+        Part::FfnDown,
+        Part::QkvoProj,
+        Part::Rope,
+        Part::LmHead,
+        Part::Attention,
+    ] {
+        assert!(b.part(p).is_some(), "{p} missing from {:?}", b.parts);
+    }
+    // One engine thread; the pool threads' CPU went to parts (the matmuls run there).
+    let classes: Vec<_> = t.stacks.iter().map(|s| r.classify(s)).collect();
+    let mut engine: Vec<i32> = t
+        .ticks
+        .iter()
+        .flat_map(|k| &k.samples)
+        .filter(|s| classes[s.stack as usize].engine)
+        .map(|s| s.tid)
+        .collect();
+    engine.sort_unstable();
+    engine.dedup();
+    assert_eq!(engine.len(), 1, "engine threads {engine:?}");
+    let pool_cpu: u64 = t
+        .ticks
+        .iter()
+        .flat_map(|k| &k.samples)
+        .filter(|s| classes[s.stack as usize].pool)
+        .map(|s| s.cpu_ns)
+        .sum();
+    let all_cpu: u64 = t
+        .ticks
+        .iter()
+        .flat_map(|k| &k.samples)
+        .map(|s| s.cpu_ns)
+        .sum();
+    assert!(
+        pool_cpu * 4 > all_cpu,
+        "pool threads ran {pool_cpu} of {all_cpu} ns"
+    );
+    let matmul_cpu: f64 = [Part::FfnGateUp, Part::FfnDown, Part::QkvoProj, Part::LmHead]
+        .iter()
+        .filter_map(|p| b.part(*p))
+        .map(|s| s.cpu_share)
+        .sum();
+    assert!(matmul_cpu > 0.3, "matmul share of CPU {matmul_cpu:.2}");
+}
