@@ -402,3 +402,52 @@ fn builds_with_other_target_features_are_not_compared_unless_asked() {
         "{err}"
     );
 }
+
+/// A summary file holding one end-to-end case whose in-situ breakdown gives `ffn_ms` per token
+/// to the FFN's gate/up projection and 1 ms to attention.
+fn summary_with_breakdown(root: &Path, id: &str, ffn_ms: f64) {
+    let part = |name: &str, ms: f64| {
+        serde_json::json!({"part": name, "wall_s": ms, "wall_share": 0.5, "per_unit_ms": ms,
+            "per_unit_range_ms": [ms * 0.98, ms * 1.02], "cpu_s": ms, "cpu_share": 0.5})
+    };
+    let case = serde_json::json!({
+        "case": id, "group": "generation", "preset": "tiny", "device": "cpu", "device_name": "t",
+        "dtype": "f32", "shape": "", "status": "ok", "reason": null, "flops": 0, "bytes": 0,
+        "tokens": 127, "estimates": null, "gbps": null, "gflops": null, "pct_bw_ceiling": null,
+        "pct_flop_ceiling": null, "extra": null,
+        "insitu": {"engine": "mistralrs-core 0.8.1", "rules": "mistralrs-core 0.8.1", "hz": 100.0,
+            "ticks": 100, "threads": 4, "unit": "token", "units": 127, "sampled_s": 1.0,
+            "timed_s": 1.0, "coverage": 1.0, "per_unit_ms": ffn_ms + 1.0,
+            "parts": [part("ffn_gate_up", ffn_ms), part("attention", 1.0)],
+            "unassigned_wall": 0.0, "unassigned_cpu": 0.0, "dropped": 0, "late_ticks": 0}
+    });
+    let s = serde_json::json!({"device": "cpu", "device_name": "t", "profile": null,
+        "mistralrs_version": "0.8.1", "written_at": "", "ceilings": null, "cases": [case]});
+    std::fs::write(root.join("summary-cpu.json"), s.to_string()).unwrap();
+}
+
+#[test]
+fn a_moved_end_to_end_case_is_split_by_part_from_both_sides_breakdowns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let id = "generation/tiny-synthetic-f32/decode/tg128/depth0";
+    let cases = [(id, 2.0e6)];
+    write_set(&a, &cases, 0.01, 1, &|_| 1.0);
+    write_set(&b, &cases, 0.01, 2, &|_| 1.2);
+    summary_with_breakdown(&a, id, 1.0);
+    summary_with_breakdown(&b, id, 1.4);
+    let (code, out, err) = compare(&a, &b);
+    assert_eq!(code, 1, "a 20 % slowdown is a regression: {out}\n{err}");
+    assert!(out.contains("split by part (in situ)"), "{out}");
+    // the FFN's row carries the whole change; attention did not move
+    let ffn = out
+        .lines()
+        .find(|l| l.contains("| ffn_gate_up |"))
+        .expect(&out);
+    assert!(ffn.contains("+0.400"), "{ffn}");
+    let attn = out
+        .lines()
+        .find(|l| l.contains("| attention |"))
+        .expect(&out);
+    assert!(attn.contains("+0.000"), "{attn}");
+}

@@ -163,6 +163,7 @@ fn toy_trace() -> Trace {
     ];
     let tick = |at_ms: u64, engine_stack: u32, pool_cpu_ms: u64| Tick {
         at_ns: at_ms * 1_000_000,
+        resumed: false,
         samples: vec![
             Sample {
                 tid: 1,
@@ -249,6 +250,29 @@ fn wall_time_follows_the_engine_thread_and_pool_cpu_its_caller() {
     let o = attribute(&t, Some("other"), &rules(), "token", 1).unwrap();
     assert_eq!(o.ticks, 1);
     assert!(attribute(&t, Some("nope"), &rules(), "token", 1).is_err());
+}
+
+#[test]
+fn a_tick_after_a_pause_weighs_one_interval() {
+    let mut t = toy_trace();
+    // Pause between 8 and 100 ms: the tick at 100 ms is the first after it.
+    t.ticks.truncate(3);
+    let mut resumed = t.ticks[2].clone();
+    resumed.at_ns = 100_000_000;
+    resumed.resumed = true;
+    t.ticks.push(resumed);
+    t.windows = vec![Window {
+        phase: "decode".into(),
+        start_ns: 2_000_000,
+        end_ns: 101_000_000,
+    }];
+    let b = attribute(&t, None, &rules(), "token", 1).unwrap();
+    assert_eq!(b.ticks, 3);
+    assert!(
+        (b.sampled_s - 0.012).abs() < 1e-9,
+        "sampled {}",
+        b.sampled_s
+    );
 }
 
 #[test]

@@ -157,16 +157,20 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     let m = "smollm2-135m-synthetic-bf16";
-    let suite = summary(
+    // the engine chose f16 (its `engine_dtype`); the peers ran f32
+    let mut engine_decode = case(
+        &format!("generation/{m}/decode/tg128/depth0"),
+        "generation",
+        1e9,
+        Some(127),
+    );
+    engine_decode.dtype = "bf16".into();
+    engine_decode.extra["engine_dtype"] = "f16".into();
+    let mut suite = summary(
         "cpu",
         vec![
             // mistral.rs decodes 127 tokens in 1 s, candle in 2 s
-            case(
-                &format!("generation/{m}/decode/tg128/depth0"),
-                "generation",
-                1e9,
-                Some(127),
-            ),
+            engine_decode,
             case(
                 &format!("peers/candle/{m}/decode/tg128/depth0"),
                 "peers",
@@ -217,6 +221,7 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
             ),
         ],
     );
+    suite.build = Some(mistral_rs_bench::util::build::BuildInfo::current());
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
     std::fs::write(&a, serde_json::to_string(&suite)?)?;
     std::fs::write(&b, serde_json::to_string(&torch)?)?;
@@ -229,6 +234,21 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
         .expect("decode row");
     assert!((decode.advantage(1).unwrap() - 2.0).abs() < 1e-9);
     assert!((decode.advantage(2).unwrap() - 0.5).abs() < 1e-9);
+    // Every engine's dtype is recorded on its row, and each engine's build (or its absence).
+    assert_eq!(
+        decode.dtypes,
+        [Some("f16".into()), Some("f32".into()), Some("f32".into())]
+    );
+    let build = mistral_rs_bench::util::build::BuildInfo::current().describe();
+    assert_eq!(r.builds[0].as_deref(), Some(build.as_str()));
+    assert_eq!(r.builds[1].as_deref(), Some(build.as_str()));
+    assert_eq!(r.builds[2].as_deref(), Some("not recorded"));
+    let md = peers_report::markdown(&r);
+    assert!(md.contains("f16 / f32 / f32"), "{md}");
+    assert!(
+        md.contains("Build of the PyTorch figures: not recorded"),
+        "{md}"
+    );
     let mem = r.e2e.iter().find(|x| x.unit == "MiB").expect("memory row");
     assert_eq!(mem.values[0], Some(1000.0));
 

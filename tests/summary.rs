@@ -365,3 +365,93 @@ fn cpu_summary(
         build: None,
     }
 }
+
+#[test]
+fn the_budget_sets_each_component_sum_beside_the_engine_s_own_figure() {
+    use mistral_rs_bench::config::Models;
+    use mistral_rs_bench::device::insitu::{Breakdown, Part, PartShare};
+    let p = Models::load_default().unwrap().get("tiny").unwrap().clone();
+    let l = p.layers as f64;
+    let ms = |x: f64| x * 1e6;
+    let mut attn = case(
+        "attention",
+        "tiny/decode/naive/ctx512",
+        "tiny",
+        ms(0.5),
+        None,
+    );
+    attn.stand_in = Some("the engine runs its private CPU kernel".into());
+    let mut e2e = case(
+        "generation",
+        "tiny-synthetic-f32/decode/tg128/depth512",
+        "tiny",
+        127.0 * ms(2.0),
+        Some(127),
+    );
+    let share = |part: Part, per_unit_ms: f64| PartShare {
+        part,
+        wall_s: per_unit_ms,
+        wall_share: per_unit_ms / 2.0,
+        per_unit_ms,
+        per_unit_range_ms: [per_unit_ms, per_unit_ms],
+        cpu_s: 0.0,
+        cpu_share: 0.0,
+    };
+    e2e.insitu = Some(Breakdown {
+        engine: "mistralrs-core 0.8.1".into(),
+        phase: None,
+        rules: "mistralrs-core 0.8.1".into(),
+        hz: 100.0,
+        ticks: 100,
+        threads: 4,
+        unit: "token".into(),
+        units: 127,
+        sampled_s: 0.254,
+        timed_s: 0.254,
+        coverage: 1.0,
+        per_unit_ms: 2.0,
+        // the FFN's three parts together are twice the component sum; attention, the rest
+        parts: vec![
+            share(Part::FfnGateUp, l * 0.2),
+            share(Part::FfnDown, l * 0.15),
+            share(Part::FfnAct, l * 0.05),
+            share(Part::Attention, 0.8),
+            share(Part::HostEngine, 2.0 - 0.8 - l * 0.4),
+        ],
+        unassigned_wall: 0.0,
+        unassigned_cpu: 0.0,
+        dropped: 0,
+        late_ticks: 0,
+        without_ms: None,
+        overhead_pct: None,
+        suite_ms: None,
+        vs_suite_pct: None,
+    });
+    let cases = vec![
+        attn,
+        case("ffn", "tiny/float/f32/decode/t1", "tiny", ms(0.2), None),
+        e2e,
+    ];
+    let b = mistral_rs_bench::analysis::budget::build(
+        &cpu_summary(cases),
+        &p,
+        512,
+        &"float/f32".parse().unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    let row = |name: &str| b.rows.iter().find(|r| r.part == name).unwrap();
+    let ffn = row("ffn (gate, up, down)");
+    assert!((ffn.insitu_ms.unwrap() - l * 0.4).abs() < 1e-9);
+    assert!((ffn.agreement_pct.unwrap() + 50.0).abs() < 1e-9);
+    // a stand-in has the engine's figure but no agreement (its path is not the engine's)
+    let a = row("attention");
+    assert_eq!(a.insitu_ms, Some(0.8));
+    assert_eq!(a.agreement_pct, None);
+    assert_eq!(b.insitu_total_ms, Some(2.0));
+    assert!(b.insitu_rest.iter().any(|(p, _)| *p == Part::HostEngine));
+    let md = mistral_rs_bench::analysis::budget::markdown(&b);
+    assert!(md.contains("-50 %"), "{md}");
+    assert!(md.contains("in situ only: host_engine"), "{md}");
+}

@@ -252,11 +252,17 @@ pub fn build(
             }
             seen.push(set.clone());
             let insitu = ms(&set);
-            let comp: Option<f64> = rows
+            // Stand-ins time another path: no agreement figure for a set of stand-ins only.
+            let summed: Vec<Option<f64>> = rows
                 .iter()
                 .filter(|r| r.insitu_parts == set && r.stand_in.is_none())
                 .map(|r| r.total_ms)
-                .sum();
+                .collect();
+            let comp: Option<f64> = if summed.is_empty() {
+                None
+            } else {
+                summed.into_iter().sum()
+            };
             rows[i].insitu_ms = Some(insitu);
             rows[i].agreement_pct = match comp {
                 Some(c) if insitu > 0.0 => Some((c / insitu - 1.0) * 100.0),

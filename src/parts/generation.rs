@@ -386,8 +386,9 @@ impl Timed {
     }
 }
 
-/// Iterations of the in-situ pass with the sampler, and without it on each side (ABA).
-pub const INSITU_ITERS: usize = 3;
+/// Iterations of the in-situ pass with the sampler, and as many without it, in ABBA order
+/// (without, with, with, without, ...).
+pub const INSITU_ITERS: usize = 4;
 
 impl Runner for GenCase {
     fn run(&mut self) -> Result<()> {
@@ -396,35 +397,44 @@ impl Runner for GenCase {
     fn timed(&mut self) -> Result<Option<Duration>> {
         self.once().map(|t| Some(t.d))
     }
-    /// The engine's own run split by part: `INSITU_ITERS` iterations under the sampler, with
-    /// as many without it before and after, which measure the sampler's overhead.
+    /// The engine's own run split by part: `INSITU_ITERS` iterations under the sampler,
+    /// alternated with as many without it (the sampler paused), which measure its overhead.
     fn insitu(&mut self, dump: Option<&std::path::Path>) -> Result<Option<insitu::Breakdown>> {
         let rules = crate::engine::attribution_rules()?;
         let (unit, per_iter) = self.units();
-        let mut without = Duration::ZERO;
-        for _ in 0..INSITU_ITERS.div_ceil(2) {
-            without += self.once()?.d;
-        }
         let mut session = insitu::Session::start(&crate::engine::engine_name())?;
-        let mut with = Duration::ZERO;
-        for _ in 0..INSITU_ITERS {
+        let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+        for i in 0..2 * INSITU_ITERS {
+            // ABBA order, so that a drift in the machine falls on both sides alike.
+            let attributed = matches!(i % 4, 1 | 2);
+            if attributed {
+                session.resume();
+            } else {
+                session.pause();
+            }
             let t = self.once()?;
-            with += t.d;
-            session.window("timed", t.span.0, t.span.1);
+            if attributed {
+                with += t.d;
+                session.window("timed", t.span.0, t.span.1);
+            } else {
+                without += t.d;
+            }
         }
         let trace = session.finish()?;
-        for _ in 0..INSITU_ITERS / 2 {
-            without += self.once()?.d;
-        }
         if let Some(path) = dump {
             crate::util::json::write(path, &trace)?;
         }
-        let units = per_iter * INSITU_ITERS as u64;
+        let n_with = (0..2 * INSITU_ITERS)
+            .filter(|i| matches!(i % 4, 1 | 2))
+            .count();
+        let units = per_iter * n_with as u64;
         let mut b = insitu::attribute(&trace, None, &rules, unit, units)?;
         // The windows are the timed regions, so `timed_s` is the iterations' own sum.
         debug_assert!((b.timed_s - with.as_secs_f64()).abs() < 1e-3 * b.timed_s.max(1e-3));
-        let n_without = (INSITU_ITERS.div_ceil(2) + INSITU_ITERS / 2) as f64;
-        b.set_without(without.as_secs_f64() / n_without / per_iter.max(1) as f64 * 1e3);
+        let n_without = 2 * INSITU_ITERS - n_with;
+        b.set_without(
+            without.as_secs_f64() / n_without.max(1) as f64 / per_iter.max(1) as f64 * 1e3,
+        );
         Ok(Some(b))
     }
     fn extra(&self) -> serde_json::Value {

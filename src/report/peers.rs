@@ -44,6 +44,10 @@ pub struct Row {
     pub values: [Option<f64>; 3],
     /// How each engine's value was obtained where it differs (attention path, TTFT source).
     pub notes: [Option<String>; 3],
+    /// The dtype each engine computed the row in (the engine's own `engine_dtype` where it
+    /// chose one, else the case's dtype).
+    #[serde(default)]
+    pub dtypes: [Option<String>; 3],
 }
 
 impl Row {
@@ -66,6 +70,10 @@ pub struct Report {
     pub sources: Vec<String>,
     pub e2e: Vec<Row>,
     pub components: Vec<Row>,
+    /// The build of the summary each engine's cases came from (rustflags, target features,
+    /// cargo features; "not recorded" for a summary without one).
+    #[serde(default)]
+    pub builds: [Option<String>; 3],
 }
 
 /// The metric label of an end-to-end workload (`prefill/pp512`, `decode/depth0`, ...).
@@ -86,13 +94,36 @@ fn workload_rank(w: &Workload) -> (usize, usize) {
     }
 }
 
+/// The dtype a case computed in: the engine's own choice where it recorded one
+/// (`extra.engine_dtype`), else the case's dtype.
+pub fn computed_dtype(c: &CaseSummary) -> String {
+    c.extra
+        .get("engine_dtype")
+        .and_then(|d| d.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| c.dtype.clone())
+}
+
 /// Reads summary files and builds the report.
 pub fn build(files: &[PathBuf]) -> Result<Report> {
     let mut cases = Vec::new();
     let mut device_names = BTreeMap::new();
+    let mut builds: [Option<String>; 3] = Default::default();
     for f in files {
         let s = Summary::load(f)?;
         device_names.insert(s.device.clone(), s.device_name.clone());
+        let build = s
+            .build
+            .as_ref()
+            .map(|b| b.describe())
+            .unwrap_or_else(|| "not recorded".into());
+        for c in s.cases.iter().filter(|c| c.is_ok()) {
+            let col = match c.id().map(|i| i.case) {
+                Some(Case::Peers { engine, .. }) => column(Some(engine)),
+                _ => 0,
+            };
+            builds[col].get_or_insert_with(|| build.clone());
+        }
         cases.extend(s.cases.into_iter().filter(|c| c.is_ok()));
     }
     if device_names.len() > 1 {
@@ -118,6 +149,7 @@ pub fn build(files: &[PathBuf]) -> Result<Report> {
         sources: files.iter().map(|f| f.display().to_string()).collect(),
         e2e,
         components,
+        builds,
     })
 }
 
@@ -169,6 +201,7 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
                 better: Better::Higher,
                 values: v.map(|c| c.and_then(|c| c.tokens_per_s)),
                 notes: Default::default(),
+                dtypes: v.map(|c| c.map(computed_dtype)),
             });
         }
         // Time to first token: the engine's own TTFT case; the peers have no request path,
@@ -190,6 +223,7 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
                 Some("prefill/pp128 forward".into()),
                 Some("prefill/pp128 forward".into()),
             ],
+            dtypes: [t[0], p[1], p[2]].map(|c| c.map(computed_dtype)),
         });
         let d0 = get(&|w| matches!(w, Workload::Decode { depth: 0, .. }));
         for (q, label) in [("p50", "median"), ("p99", "p99")] {
@@ -200,6 +234,7 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
                 better: Better::Lower,
                 values: d0.map(|c| c.and_then(|c| c.extra.get("itl_ms")?.get(q)?.as_f64())),
                 notes: Default::default(),
+                dtypes: Default::default(),
             });
         }
         let mut mem: [Option<f64>; 3] = [None; 3];
@@ -224,6 +259,7 @@ fn e2e_rows(cases: &[CaseSummary]) -> Vec<Row> {
             better: Better::Lower,
             values: mem,
             notes: kind_note,
+            dtypes: Default::default(),
         });
     }
     rows
@@ -288,10 +324,12 @@ fn component_rows(cases: &[CaseSummary]) -> Vec<Row> {
                         better: Better::Lower,
                         values: [None; 3],
                         notes: Default::default(),
+                        dtypes: Default::default(),
                     },
                 )
             });
         row.values[column(Some(*engine))] = c.median_ns().map(|n| n / 1e3);
+        row.dtypes[column(Some(*engine))] = Some(computed_dtype(c));
     }
     for ((preset, _), (what, row)) in rows.iter_mut() {
         // the engine's counterpart
@@ -309,6 +347,7 @@ fn component_rows(cases: &[CaseSummary]) -> Vec<Row> {
         }
         if let Some((m, case)) = best {
             row.values[0] = Some(m / 1e3);
+            row.dtypes[0] = cases.iter().find(|c| c.case == case).map(computed_dtype);
             row.notes[0] = Some(case);
         }
     }
@@ -322,6 +361,18 @@ fn fmt(v: Option<f64>) -> String {
         Some(x) if x >= 10.0 => format!("{x:.1}"),
         Some(x) => format!("{x:.2}"),
     }
+}
+
+/// `f16 / f32 / —`: the dtype of each engine's value (blank when no engine recorded one).
+fn dtypes(row: &Row) -> String {
+    if row.dtypes.iter().all(Option::is_none) {
+        return String::new();
+    }
+    row.dtypes
+        .iter()
+        .map(|d| d.clone().unwrap_or_else(|| "—".into()))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 fn ratio(v: Option<f64>) -> String {
@@ -338,6 +389,7 @@ pub fn e2e_table(rows: &[&Row]) -> Table {
         "PyTorch>",
         "× vs candle>",
         "× vs PyTorch>",
+        "dtypes",
     ]);
     for row in rows {
         t.push([
@@ -348,6 +400,7 @@ pub fn e2e_table(rows: &[&Row]) -> Table {
             fmt(row.values[2]),
             ratio(row.advantage(1)),
             ratio(row.advantage(2)),
+            dtypes(row),
         ]);
     }
     t
@@ -398,6 +451,14 @@ pub fn markdown(r: &Report) -> String {
             "Device: {dev} ({name}). Sources: {}.\n\n",
             r.sources.join(", ")
         ));
+    }
+    for (i, b) in r.builds.iter().enumerate() {
+        if let Some(b) = b {
+            s.push_str(&format!("Build of the {} figures: {b}.\n", ENGINES[i]));
+        }
+    }
+    if r.builds.iter().any(Option::is_some) {
+        s.push('\n');
     }
     s.push_str(
         "\"× vs\" columns: mistral.rs advantage (peer time ÷ mistral.rs time, or mistral.rs \

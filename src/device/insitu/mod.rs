@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 
 /// Set to run the in-situ attribution pass of every `generation` case (`1`, `on`).
 pub const ENV: &str = "MISTRALRS_BENCH_INSITU";
-/// Sampling rate, Hz (default 100: on the 2-core machine 250 Hz cost 6-25 % of the timed
-/// figure, 100 Hz within the run-to-run noise).
+/// Sampling rate, Hz (default 50: on the 2-core machine, 2026-12-01, 250 Hz cost 6-25 % of
+/// the timed figure and 100 Hz 1-11 %, most on the GGUF prefill, whose busy pool threads have
+/// the deepest stacks to unwind).
 pub const HZ_ENV: &str = "MISTRALRS_BENCH_INSITU_HZ";
 /// A folder to write each attributed case's symbolised trace into (JSON), for new fixtures.
 pub const DUMP_ENV: &str = "MISTRALRS_BENCH_INSITU_DUMP";
@@ -49,7 +50,7 @@ pub fn interval() -> Result<Duration> {
             Ok(h) if (1.0..=5000.0).contains(&h) => h,
             _ => bail!("{HZ_ENV} must be a rate in Hz between 1 and 5000, not `{v}`"),
         },
-        Err(_) => 100.0,
+        Err(_) => 50.0,
     };
     Ok(Duration::from_secs_f64(1.0 / hz))
 }
@@ -117,6 +118,15 @@ impl Session {
             sampler: sampler::Sampler::start(interval()?)?,
             windows: vec![],
         })
+    }
+
+    /// Stops taking snapshots (for an iteration timed without attribution) until `resume`.
+    pub fn pause(&self) {
+        self.sampler.pause();
+    }
+
+    pub fn resume(&self) {
+        self.sampler.resume();
     }
 
     /// Marks `[start, end]` as a timed region of `phase`.
@@ -276,7 +286,11 @@ pub fn attribute(
     let mut ticks = 0usize;
     let mut prev_at: Option<u64> = None;
     for t in &trace.ticks {
-        let dt = prev_at.map(|p| t.at_ns.saturating_sub(p)).unwrap_or(0);
+        let dt = match prev_at {
+            _ if t.resumed => trace.interval_ns,
+            Some(p) => t.at_ns.saturating_sub(p),
+            None => 0,
+        };
         prev_at = Some(t.at_ns);
         let Some(wi) = window_of(t.at_ns) else {
             continue;

@@ -185,6 +185,10 @@ pub struct Sample {
 pub struct Tick {
     /// When the snapshot was taken, ns since the session started.
     pub at_ns: u64,
+    /// The first tick after a pause: the time since the previous tick was not sampled, so
+    /// this tick weighs one interval.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
     pub samples: Vec<Sample>,
 }
 
@@ -204,6 +208,7 @@ pub struct RawTrace {
 /// A running sampler; [`Sampler::stop`] ends it and returns what it saw.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<RawTrace>>,
     _guard: std::sync::MutexGuard<'static, ()>,
 }
@@ -235,6 +240,8 @@ impl Sampler {
         ACTIVE.store(shared, Ordering::Release);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let paused = Arc::new(AtomicBool::new(false));
+        let paused2 = paused.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let shared_addr = shared as usize;
         let thread = std::thread::Builder::new()
@@ -243,14 +250,25 @@ impl Sampler {
                 // SAFETY: `shared` lives until this thread has ended (freed in `stop`).
                 let shared = unsafe { &*(shared_addr as *const Shared) };
                 let _ = ready_tx.send(());
-                sample_loop(shared, interval, &stop2)
+                sample_loop(shared, interval, &stop2, &paused2)
             })?;
         let _ = ready_rx.recv();
         Ok(Sampler {
             stop,
+            paused,
             thread: Some(thread),
             _guard: guard,
         })
+    }
+
+    /// Stops taking snapshots until [`Sampler::resume`] (the sampler thread only sleeps), so
+    /// that runs without attribution can be interleaved with attributed ones.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
     }
 
     /// Stops sampling and returns the trace.
@@ -288,7 +306,12 @@ impl Drop for Sampler {
     }
 }
 
-fn sample_loop(shared: &Shared, interval: Duration, stop: &AtomicBool) -> RawTrace {
+fn sample_loop(
+    shared: &Shared,
+    interval: Duration,
+    stop: &AtomicBool,
+    paused: &AtomicBool,
+) -> RawTrace {
     let me = gettid();
     // SAFETY: getpid cannot fail.
     let pid = unsafe { libc::getpid() };
@@ -303,7 +326,18 @@ fn sample_loop(shared: &Shared, interval: Duration, stop: &AtomicBool) -> RawTra
     let mut last: HashMap<i32, (u64, u32)> = HashMap::new();
     let mut k: u32 = 0;
     let mut expected = 0usize;
+    let mut was_paused = false;
     while !stop.load(Ordering::Acquire) {
+        if paused.load(Ordering::Acquire) {
+            was_paused = true;
+            std::thread::sleep(interval);
+            continue;
+        }
+        let resumed = std::mem::take(&mut was_paused);
+        if resumed {
+            // Threads ran unseen during the pause: their CPU since then is not this tick's.
+            last.clear();
+        }
         let at = started.elapsed();
         let mut samples = Vec::new();
         let mut signalled: Vec<(i32, u64, u64)> = Vec::new();
@@ -383,11 +417,17 @@ fn sample_loop(shared: &Shared, interval: Duration, stop: &AtomicBool) -> RawTra
         // CPU time of threads whose stack was reused is their CPU time since last sample (0).
         trace.ticks.push(Tick {
             at_ns: at.as_nanos() as u64,
+            resumed,
             samples,
         });
         k += 1;
-        let next = started + interval * k;
+        let mut next = started + interval * k;
         let now = Instant::now();
+        if next + interval < now {
+            // Behind by more than a tick (a pause, or starved): start the schedule again.
+            k = ((now - started).as_nanos() / interval.as_nanos().max(1)) as u32 + 1;
+            next = started + interval * k;
+        }
         if next > now {
             std::thread::sleep(next - now);
         }
