@@ -303,6 +303,13 @@ impl Run {
         }
         if let Some(r) = &runner {
             rec.extra = r.extra();
+            if let (Some(d), None) = (super::timing::idle_between(), spec.tokens) {
+                // Timed cold (the pool asleep): say so beside the figure.
+                if !rec.extra.is_object() {
+                    rec.extra = serde_json::json!({});
+                }
+                rec.extra["idle_before_each_iteration_us"] = (d.as_micros() as u64).into();
+            }
         }
         if let Some(f) = failure {
             rec.status = Status::Failed;

@@ -8,6 +8,23 @@ use anyhow::Result;
 use candle_core::Device;
 use std::time::{Duration, Instant};
 
+/// Idle time before each component iteration, µs (`MISTRALRS_BENCH_IDLE_US`; unset or 0:
+/// none). With it, each iteration is timed on its own after the process slept that long, so
+/// the rayon pool's threads have gone back to sleep, as they have when the engine reaches the
+/// operation between other work. End-to-end cases are not affected.
+pub const IDLE_ENV: &str = "MISTRALRS_BENCH_IDLE_US";
+
+/// The idle time of [`IDLE_ENV`] (None: unset, 0 or not a number).
+pub fn idle_between() -> Option<Duration> {
+    std::env::var(IDLE_ENV)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&us| us > 0)
+        .map(Duration::from_micros)
+}
+
 /// Times `iters` iterations of `r`.
 pub fn time_iters(r: &mut dyn Runner, device: &Device, iters: u64) -> Result<Duration> {
     // Self-timing runners (end to end) measure their own part of each iteration.
@@ -26,11 +43,17 @@ pub fn time_iters(r: &mut dyn Runner, device: &Device, iters: u64) -> Result<Dur
     if self_timed {
         return Ok(own);
     }
-    if r.needs_reset() {
+    let idle = idle_between();
+    if r.needs_reset() || idle.is_some() {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
-            r.reset()?;
+            if r.needs_reset() {
+                r.reset()?;
+            }
             device::sync(device)?;
+            if let Some(d) = idle {
+                std::thread::sleep(d);
+            }
             let t = Instant::now();
             r.run()?;
             device::sync(device)?;
