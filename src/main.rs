@@ -180,6 +180,17 @@ enum Cmd {
     },
 }
 
+/// `--summary`, else this device's summary in the output folder.
+fn summary_or_default(summary: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    Ok(match summary {
+        Some(p) => p,
+        None => mistral_rs_bench::results::writer::summary_file(
+            &paths::out_dir(),
+            &device::label(&device::from_env()?),
+        ),
+    })
+}
+
 fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
@@ -295,9 +306,10 @@ fn helper(cmd: Cmd) -> Result<i32> {
             eprintln!("{builds}");
             let (rows, unmatched) = compare::compare(&base, &cand, threshold)?;
             print!("{}", compare::markdown(&rows, threshold));
+            let label = device::label(&device::from_env()?);
             if let (Some(a), Some(b)) = (
-                compare::summary_of_side(&base),
-                compare::summary_of_side(&cand),
+                compare::summary_of_side(&base, &label),
+                compare::summary_of_side(&cand, &label),
             ) {
                 let split = compare::split_by_part(&rows, &a, &b);
                 if !split.is_empty() {
@@ -365,10 +377,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
             e2e_depth,
             e2e_model,
         } => {
-            let dev = device::from_env()?;
-            let path = summary.unwrap_or_else(|| {
-                paths::out_dir().join(format!("summary-{}.json", device::label(&dev)))
-            });
+            let path = summary_or_default(summary)?;
             let s = Summary::load(&path)?;
             let models = Models::load_default()?;
             let p = models.get(&preset)?;
@@ -384,10 +393,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
             svg,
             format,
         } => {
-            let dev = device::from_env()?;
-            let path = summary.unwrap_or_else(|| {
-                paths::out_dir().join(format!("summary-{}.json", device::label(&dev)))
-            });
+            let path = summary_or_default(summary)?;
             let s = Summary::load(&path)?;
             let cases: Vec<_> = s
                 .cases

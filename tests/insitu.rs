@@ -294,6 +294,16 @@ fn a_trace_round_trips_through_json() {
     assert_eq!(Trace::load(&p).unwrap(), t);
 }
 
+/// CPU time of the samples `keep` takes, ns.
+fn cpu_of(ticks: &[Tick], keep: impl Fn(&Sample) -> bool) -> u64 {
+    ticks
+        .iter()
+        .flat_map(|t| &t.samples)
+        .filter(|s| keep(s))
+        .map(|s| s.cpu_ns)
+        .sum()
+}
+
 /// This thread's CPU time, ns.
 fn own_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -352,12 +362,7 @@ fn the_sampler_sees_a_busy_thread_and_a_blocked_one_in_their_own_functions() {
     );
     assert!(has("std::sync::mpsc"), "the blocked thread's wait");
     // The busy thread consumed CPU between its samples; a stack was reused for a parked one.
-    let cpu: u64 = raw
-        .ticks
-        .iter()
-        .flat_map(|t| &t.samples)
-        .map(|s| s.cpu_ns)
-        .sum();
+    let cpu = cpu_of(&raw.ticks, |_| true);
     // (250 ms of CPU spun; the first sample of each thread carries none)
     assert!(cpu > 150_000_000, "CPU time seen: {cpu} ns");
     assert_eq!(raw.dropped, 0);
@@ -405,30 +410,11 @@ fn a_recorded_engine_trace_is_split_with_little_unassigned() {
         assert!(b.part(p).is_some(), "{p} missing from {:?}", b.parts);
     }
     // One engine thread; the pool threads' CPU went to parts (the matmuls run there).
-    let classes: Vec<_> = t.stacks.iter().map(|s| r.classify(s)).collect();
-    let mut engine: Vec<i32> = t
-        .ticks
-        .iter()
-        .flat_map(|k| &k.samples)
-        .filter(|s| classes[s.stack as usize].engine)
-        .map(|s| s.tid)
-        .collect();
-    engine.sort_unstable();
-    engine.dedup();
+    let classes = t.classes(&r);
+    let engine = t.engine_threads(&classes);
     assert_eq!(engine.len(), 1, "engine threads {engine:?}");
-    let pool_cpu: u64 = t
-        .ticks
-        .iter()
-        .flat_map(|k| &k.samples)
-        .filter(|s| classes[s.stack as usize].pool)
-        .map(|s| s.cpu_ns)
-        .sum();
-    let all_cpu: u64 = t
-        .ticks
-        .iter()
-        .flat_map(|k| &k.samples)
-        .map(|s| s.cpu_ns)
-        .sum();
+    let pool_cpu = cpu_of(&t.ticks, |s| classes[s.stack as usize].pool);
+    let all_cpu = cpu_of(&t.ticks, |_| true);
     assert!(
         pool_cpu * 4 > all_cpu,
         "pool threads ran {pool_cpu} of {all_cpu} ns"

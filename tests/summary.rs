@@ -220,15 +220,7 @@ fn decode_step_budget_sums_components_against_the_engine() {
         Some(127),
     ));
     let s = cpu_summary(cases);
-    let b = mistral_rs_bench::analysis::budget::build(
-        &s,
-        &p,
-        512,
-        &"float/f32".parse().unwrap(),
-        None,
-        None,
-    )
-    .unwrap();
+    let b = tiny_budget(&s, &p);
     let expect = l * (0.1 + 0.02 + 2.0 * 0.01 + 0.02 + 0.2 + 0.01 + 0.001)
         + (2.0 * l + 1.0) * 0.005
         + 0.003
@@ -309,15 +301,7 @@ fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
         ),
     ];
     let s = cpu_summary(cases);
-    let b = mistral_rs_bench::analysis::budget::build(
-        &s,
-        &p,
-        512,
-        &"float/f32".parse().unwrap(),
-        None,
-        None,
-    )
-    .unwrap();
+    let b = tiny_budget(&s, &p);
     // only the FFN is summed; the stand-in attention row keeps its own figure
     assert!(
         (b.components_ms - l * 0.2).abs() < 1e-9,
@@ -346,6 +330,15 @@ fn the_report_says_how_the_results_were_built() {
     let b = BuildInfo::current();
     assert!(b.target_features.iter().any(|f| f == "sse2"), "{b:?}");
     assert!(b.same_code_paths(&b.clone()));
+}
+
+/// The decode budget of preset `p` at context 512 with f32 projections.
+fn tiny_budget(
+    s: &mistral_rs_bench::results::Summary,
+    p: &mistral_rs_bench::config::Preset,
+) -> mistral_rs_bench::analysis::budget::Budget {
+    mistral_rs_bench::analysis::budget::build(s, p, 512, &"float/f32".parse().unwrap(), None, None)
+        .unwrap()
 }
 
 /// A CPU summary holding `cases` (no ceilings, no build record).
@@ -432,15 +425,7 @@ fn the_budget_sets_each_component_sum_beside_the_engine_s_own_figure() {
         case("ffn", "tiny/float/f32/decode/t1", "tiny", ms(0.2), None),
         e2e,
     ];
-    let b = mistral_rs_bench::analysis::budget::build(
-        &cpu_summary(cases),
-        &p,
-        512,
-        &"float/f32".parse().unwrap(),
-        None,
-        None,
-    )
-    .unwrap();
+    let b = tiny_budget(&cpu_summary(cases), &p);
     let row = |name: &str| b.rows.iter().find(|r| r.part == name).unwrap();
     let ffn = row("ffn (gate, up, down)");
     assert!((ffn.insitu_ms.unwrap() - l * 0.4).abs() < 1e-9);

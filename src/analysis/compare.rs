@@ -362,26 +362,16 @@ pub fn write_outputs(
     Ok(vec![md, gab, bmf, rows_json])
 }
 
-/// The summary that belongs to a side: a baseline folder's own `summary-*.json`, or for the
-/// live Criterion folder the suite's summary beside it (None: neither is there).
-pub fn summary_of_side(root: &Path) -> Option<crate::results::Summary> {
-    let candidates: Vec<PathBuf> = if root == crate::util::paths::criterion_dir() {
-        std::fs::read_dir(crate::util::paths::out_dir())
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect()
+/// The summary of device `label` that belongs to a side: a saved baseline's own
+/// `summary-<label>.json`, or for the live Criterion folder the suite's summary beside it
+/// (None: not there, or not readable).
+pub fn summary_of_side(root: &Path, label: &str) -> Option<crate::results::Summary> {
+    let dir = if root == crate::util::paths::criterion_dir() {
+        crate::util::paths::out_dir()
     } else {
-        std::fs::read_dir(root)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect()
+        root.to_path_buf()
     };
-    let path = candidates.into_iter().find(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-            n.starts_with("summary-") && n.ends_with(".json") && n.matches('.').count() == 1
-        })
-    })?;
-    crate::results::Summary::load(&path).ok()
+    crate::results::Summary::load(&crate::results::writer::summary_file(&dir, label)).ok()
 }
 
 /// One part of an end-to-end case that moved: its in-situ time per unit on each side.

@@ -389,6 +389,7 @@ impl Timed {
 /// Iterations of the in-situ pass with the sampler, and as many without it, in ABBA order
 /// (without, with, with, without, ...).
 pub const INSITU_ITERS: usize = 4;
+const _: () = assert!(INSITU_ITERS.is_multiple_of(2), "ABBA needs an even count");
 
 impl Runner for GenCase {
     fn run(&mut self) -> Result<()> {
@@ -405,7 +406,8 @@ impl Runner for GenCase {
         let mut session = insitu::Session::start(&crate::engine::engine_name())?;
         let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
         for i in 0..2 * INSITU_ITERS {
-            // ABBA order, so that a drift in the machine falls on both sides alike.
+            // ABBA order, so that a drift in the machine falls on both sides alike; with an
+            // even INSITU_ITERS each side gets INSITU_ITERS iterations.
             let attributed = matches!(i % 4, 1 | 2);
             if attributed {
                 session.resume();
@@ -424,17 +426,11 @@ impl Runner for GenCase {
         if let Some(path) = dump {
             crate::util::json::write(path, &trace)?;
         }
-        let n_with = (0..2 * INSITU_ITERS)
-            .filter(|i| matches!(i % 4, 1 | 2))
-            .count();
-        let units = per_iter * n_with as u64;
+        let units = per_iter * INSITU_ITERS as u64;
         let mut b = insitu::attribute(&trace, None, &rules, unit, units)?;
         // The windows are the timed regions, so `timed_s` is the iterations' own sum.
         debug_assert!((b.timed_s - with.as_secs_f64()).abs() < 1e-3 * b.timed_s.max(1e-3));
-        let n_without = 2 * INSITU_ITERS - n_with;
-        b.set_without(
-            without.as_secs_f64() / n_without.max(1) as f64 / per_iter.max(1) as f64 * 1e3,
-        );
+        b.set_without(without.as_secs_f64() / units.max(1) as f64 * 1e3);
         Ok(Some(b))
     }
     fn extra(&self) -> serde_json::Value {

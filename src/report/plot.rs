@@ -10,6 +10,16 @@ const COLORS: [plotters::style::RGBColor; 3] = [
     plotters::style::RGBColor(120, 120, 120), // PyTorch
 ];
 
+/// The label of the bar (or group) at x = 0, 1, 2, ... (none between them).
+fn label_at(labels: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+        labels[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
 /// A grouped bar chart: one group per label, one bar per series (absent values leave a gap).
 pub fn bar_chart<const N: usize>(
     path: &Path,
@@ -45,14 +55,7 @@ pub fn bar_chart<const N: usize>(
             .margin(12)
             .x_label_area_size(70)
             .y_label_area_size(80);
-        let label_of = |x: &f64| -> String {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                labels[i as usize].clone()
-            } else {
-                String::new()
-            }
-        };
+        let label_of = |x: &f64| label_at(labels, *x);
         macro_rules! body {
             ($chart:expr) => {{
                 let mut chart = $chart;
@@ -164,14 +167,7 @@ pub fn stacked_bars(
         .fold(0f64, f64::max)
         .max(1e-9);
     let n = labels.len() as f64;
-    let label_of = |x: &f64| -> String {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-            labels[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
+    let label_of = |x: &f64| label_at(labels, *x);
     let mut chart = ChartBuilder::on(&left)
         .caption(title, ("sans-serif", 18))
         .margin(12)

@@ -14,7 +14,7 @@ use crate::util::{build::BuildInfo, fmt::now_rfc3339, json, paths};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Whether a run measured (Criterion wrote estimates) or only listed or smoke-tested cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,12 @@ pub fn build_cases(
         .collect()
 }
 
+/// The summary file of a device label (`cpu`, `cuda0`, ...) in a folder:
+/// `summary-<label>.json`.
+pub fn summary_file(dir: &Path, label: &str) -> PathBuf {
+    dir.join(format!("summary-{label}.json"))
+}
+
 /// What [`write`] wrote.
 pub struct Written {
     pub path: PathBuf,
@@ -138,7 +144,7 @@ pub fn write(
         RunKind::Measured => "",
         RunKind::Smoke => "-smoke",
     };
-    let path = dir.join(format!("summary-{}{}.json", device::label(device), suffix));
+    let path = summary_file(&dir, &format!("{}{suffix}", device::label(device)));
     let mut merged: BTreeMap<String, CaseSummary> = BTreeMap::new();
     if let Ok(old) = Summary::load(&path) {
         match &old.build {

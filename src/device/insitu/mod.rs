@@ -78,6 +78,25 @@ impl Trace {
         crate::util::json::read(path, "an in-situ trace")
     }
 
+    /// Every stack classified by `rules`, in stack order (a sample's `stack` indexes it).
+    pub fn classes(&self, rules: &Rules) -> Vec<Class> {
+        self.stacks.iter().map(|s| rules.classify(s)).collect()
+    }
+
+    /// The engine threads: whichever threads ever showed the engine loop, sorted.
+    pub fn engine_threads(&self, classes: &[Class]) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .ticks
+            .iter()
+            .flat_map(|t| &t.samples)
+            .filter(|s| classes.get(s.stack as usize).is_some_and(|c| c.engine))
+            .map(|s| s.tid)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// The windows of `phase` (all: None).
     pub fn windows_of<'a>(&'a self, phase: Option<&'a str>) -> impl Iterator<Item = &'a Window> {
         self.windows
@@ -263,21 +282,9 @@ pub fn attribute(
             phase.map(|p| format!(" of `{p}`")).unwrap_or_default()
         );
     }
-    let classes: Vec<Class> = trace.stacks.iter().map(|s| rules.classify(s)).collect();
+    let classes = trace.classes(rules);
     let class = |s: &Sample| classes.get(s.stack as usize).copied();
-    // The engine thread: whichever thread ever showed the engine loop.
-    let engine_tids: Vec<i32> = {
-        let mut v: Vec<i32> = trace
-            .ticks
-            .iter()
-            .flat_map(|t| &t.samples)
-            .filter(|s| class(s).is_some_and(|c| c.engine))
-            .map(|s| s.tid)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    let engine_tids = trace.engine_threads(&classes);
     let window_of = |at: u64| windows.iter().position(|w| w.holds(at));
     let mut wall: HashMap<Part, f64> = HashMap::new();
     // Per window: wall time by part.
