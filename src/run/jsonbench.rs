@@ -254,10 +254,7 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
         });
     }
     let insitu = if req.insitu {
-        Some(
-            attribute_run(req, &samples, &go)
-                .map_err(|e| BenchError::new("generation_failed", e))?,
-        )
+        Some(attribute_run(req, &go).map_err(|e| BenchError::new("generation_failed", e))?)
     } else {
         None
     };
@@ -320,27 +317,35 @@ type Iteration<'a> = dyn Fn(&BenchRequest) -> Result<(Vec<Generation>, Duration)
 /// Iterations of the in-situ pass of the JSON binary.
 pub const INSITU_ITERATIONS: u32 = 3;
 
-/// Runs `min(iterations, 3)` more iterations under the in-situ sampler and splits them by
-/// part: `prefill` (send to first token) and `decode` (first to last token) for one request
-/// at a time, `iteration` (the whole wall time) with concurrency. The measured iterations
-/// (`samples`, without the sampler) give each breakdown its time without attribution.
-fn attribute_run(
-    req: &BenchRequest,
-    samples: &[Sample],
-    go: &Iteration,
-) -> Result<serde_json::Value> {
+/// Runs `min(iterations, 3)` more iterations under the in-situ sampler, alternated in ABBA
+/// order with as many with the sampler paused (their time per unit is each breakdown's time
+/// without attribution), and splits the attributed ones by part: `prefill` (send to first
+/// token) and `decode` (first to last token) for one request at a time, `iteration` (the
+/// whole wall time) with concurrency.
+fn attribute_run(req: &BenchRequest, go: &Iteration) -> Result<serde_json::Value> {
     let rules = crate::engine::attribution_rules()?;
     let n = req.iterations.min(INSITU_ITERATIONS);
     let mut session = insitu::Session::start(&crate::engine::engine_name())?;
-    let (mut prompt_tokens, mut decode_tokens, mut gen_tokens) = (0u64, 0u64, 0u64);
-    for _ in 0..n {
+    // Per side (0: without, 1: with): [prefill, decode, iteration] as (ms, units).
+    let mut sums = [[(0f64, 0u64); 3]; 2];
+    for i in 0..2 * n {
+        let with = matches!(i % 4, 1 | 2);
+        if with {
+            session.resume();
+        } else {
+            session.pause();
+        }
         let t = Instant::now();
         let (gens, wall) = go(req)?;
+        let side = &mut sums[with as usize];
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         for g in &gens {
-            gen_tokens += g.gen_tokens as u64;
-            prompt_tokens += g.prompt_tokens as u64;
-            decode_tokens += g.gen_tokens.saturating_sub(1) as u64;
-            if req.concurrency == 1 {
+            side[0].0 += ms(g.ttft);
+            side[0].1 += g.prompt_tokens as u64;
+            side[1].0 += ms(g.decode_time());
+            side[1].1 += g.gen_tokens.saturating_sub(1) as u64;
+            side[2].1 += g.gen_tokens as u64;
+            if with && req.concurrency == 1 {
                 let first = g.sent + g.ttft;
                 session.window("prefill", g.sent, first);
                 if let Some(&last) = g.token_times.last() {
@@ -348,7 +353,8 @@ fn attribute_run(
                 }
             }
         }
-        if req.concurrency > 1 {
+        side[2].0 += ms(wall);
+        if with && req.concurrency > 1 {
             session.window("iteration", t, t + wall);
         }
     }
@@ -360,36 +366,21 @@ fn attribute_run(
             &trace,
         )?;
     }
-    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let mut out = serde_json::Map::new();
-    if req.concurrency == 1 {
-        let mut p = insitu::attribute(&trace, Some("prefill"), &rules, "token", prompt_tokens)?;
-        p.set_without(mean(
-            samples
-                .iter()
-                .flat_map(|s| s.ttft_ms.iter().map(|t| t / s.n_prompt.max(1) as f64))
-                .collect(),
-        ));
-        out.insert("prefill".into(), serde_json::to_value(p)?);
-        if decode_tokens > 0 {
-            let mut d = insitu::attribute(&trace, Some("decode"), &rules, "token", decode_tokens)?;
-            d.set_without(mean(
-                samples
-                    .iter()
-                    .flat_map(|s| s.decode_ts.iter().map(|t| 1e3 / t))
-                    .collect(),
-            ));
-            out.insert("decode".into(), serde_json::to_value(d)?);
-        }
+    let phases: &[(usize, &str)] = if req.concurrency == 1 {
+        &[(0, "prefill"), (1, "decode")]
     } else {
-        let mut it = insitu::attribute(&trace, Some("iteration"), &rules, "token", gen_tokens)?;
-        it.set_without(mean(
-            samples
-                .iter()
-                .map(|s| s.latency_ms / s.n_gen.max(1) as f64)
-                .collect(),
-        ));
-        out.insert("iteration".into(), serde_json::to_value(it)?);
+        &[(2, "iteration")]
+    };
+    let mut out = serde_json::Map::new();
+    for &(k, phase) in phases {
+        let units = sums[1][k].1;
+        if units == 0 {
+            continue;
+        }
+        let mut b = insitu::attribute(&trace, Some(phase), &rules, "token", units)?;
+        let (ms, u) = sums[0][k];
+        b.set_without(ms / u.max(1) as f64);
+        out.insert(phase.into(), serde_json::to_value(b)?);
     }
     Ok(serde_json::Value::Object(out))
 }
@@ -478,9 +469,10 @@ Request fields (unknown fields are errors):
   seed          int, default 0     device RNG seed (decoding is greedy)
   dtype         string             the dtype the engine loads the model in: auto (default:
                                    the engine's choice, f16 on a CPU), f32, f16 or bf16
-  insitu        bool, default false  then up to 3 more iterations under the in-situ sampler
-                                   (CPU, Linux): "insitu" in the result splits prefill and
-                                   decode (with concurrency: the iteration) by pipeline part
+  insitu        bool, default false  then up to 3 more iterations under the in-situ sampler,
+                                   alternated with as many without it (CPU, Linux): "insitu"
+                                   in the result splits prefill and decode (with concurrency:
+                                   the iteration) by pipeline part
 
 Result: {"request": (with defaults), "environment": {device, device_name, gpu_name,
 driver, cuda_version, dtype, model, quantization, mistralrs_version, crate_version,
