@@ -46,10 +46,6 @@ pub enum Part {
     Sampling,
     /// The engine's host side: scheduler, inputs, responses, tokenizer, the request path.
     HostEngine,
-    /// Copies between host and device (GPU).
-    Copies,
-    /// The device with nothing to run (GPU).
-    DeviceIdle,
     /// The engine thread blocked with nothing to do.
     Idle,
     /// Matched no rule.
@@ -59,7 +55,7 @@ pub enum Part {
 impl Part {
     /// Parts that are work of a forward pass or of the engine (not idle, not unassigned).
     pub fn is_work(self) -> bool {
-        !matches!(self, Part::Idle | Part::DeviceIdle | Part::Unassigned)
+        !matches!(self, Part::Idle | Part::Unassigned)
     }
 }
 
