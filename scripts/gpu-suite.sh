@@ -20,6 +20,11 @@
 #   conc-probe      concurrency 32 under three KV-cache set-ups (paged for 8 and for 32
 #                   full-context sequences, and no paged attention), smollm2-135m synthetic,
 #                   each into its own summary folder; memory footprints of mistral.rs and candle
+#   insitu-small    in-situ attribution (CUPTI + host sampler; a build with --features cupti)
+#                   of smollm2-135m's synthetic generation cases, and the JSON binary at
+#                   concurrency 1, 8 and 32 (INSITU_FILTER, INSITU_CONC override them);
+#                   traces dumped into $CARGO_TARGET_DIR/traces
+#   insitu-large    the same for llama-3-8b through the JSON binary (concurrency 1 and 32)
 #   pyenv           the PyTorch peer's Python: carried wheels (.carry/wheels) on top of the
 #                   machine's torch/transformers, into $MRB_HOME/py
 #   peers-small     mistral.rs generation + candle peers for smollm2-135m (synthetic, GGUF),
@@ -96,6 +101,19 @@ for step in "$@"; do
           CRITERION_HOME=$CARGO_TARGET_DIR/conc-paged-$v/criterion \
           run bench "^(generation/$m/concurrent/c(8|32)|peers/candle/$m/concurrent/c32)\$" >> "$log" 2>&1
       done ;;
+    insitu-small)
+      mkdir -p "$CARGO_TARGET_DIR/traces"
+      MISTRALRS_BENCH_INSITU=1 MISTRALRS_BENCH_INSITU_DUMP=$CARGO_TARGET_DIR/traces MISTRALRS_BENCH_MODELS=smollm2-135m \
+        run bench "${INSITU_FILTER:-^generation/smollm2-135m-synthetic-bf16/}" > "$log" 2>&1
+      for c in ${INSITU_CONC:-1 8 32}; do
+        echo "{\"prompt\":\"Hello\",\"iterations\":3,\"max_tokens\":64,\"concurrency\":$c,\"insitu\":true}" \
+          | MISTRALRS_BENCH_INSITU_DUMP=$CARGO_TARGET_DIR/traces/c$c run bin > "$out/json-insitu-smollm2-c$c.json" 2>>"$log"
+      done ;;
+    insitu-large)
+      for c in 1 32; do
+        echo "{\"prompt\":\"Hello\",\"iterations\":2,\"max_tokens\":64,\"concurrency\":$c,\"model\":\"llama-3-8b\",\"insitu\":true}" \
+          | MISTRALRS_BENCH_INSITU_DUMP=$CARGO_TARGET_DIR/traces/llama-c$c run bin > "$out/json-insitu-llama-c$c.json" 2>>"$log"
+      done ;;
     pyenv)
       { python3 --version; pip install --quiet --no-deps --no-index --target "${MRB_HOME:-/tmp/mrb}/py" "$root"/.carry/wheels/*.whl;
         PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py python3 -c 'import torch, transformers, gguf, accelerate; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0))'; } > "$log" 2>&1 ;;
@@ -125,4 +143,8 @@ if [[ -d $CARGO_TARGET_DIR ]]; then
   (cd "$CARGO_TARGET_DIR" && find criterion conc-paged-* -path '*/new/*.json' 2>/dev/null
    find mistral-rs-bench conc-paged-* -maxdepth 1 -name '*.json' 2>/dev/null) \
     | tar -C "$CARGO_TARGET_DIR" -cJf "$out/results.tar.xz" -T - 2>/dev/null
+  # In-situ traces, in parts of at most 15 MiB ($OUT takes files of 16 MiB at most).
+  if [[ -d $CARGO_TARGET_DIR/traces ]]; then
+    tar -C "$CARGO_TARGET_DIR" -cf - traces | xz -6 -T0 | split -b 15M - "$out/traces.tar.xz.part-"
+  fi
 fi

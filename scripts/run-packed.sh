@@ -23,6 +23,10 @@ else
   done
   cp "$pack/COMMIT" "$home/COMMIT" 2>/dev/null || true
 fi
+# CUPTI (a build with --features cupti links libcupti): the toolkit's extras folder
+for d in /usr/local/cuda-13.0/extras/CUPTI/lib64 /usr/local/cuda/extras/CUPTI/lib64; do
+  [[ -d $d ]] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+done
 export MISTRALRS_BENCH_ROOT=$root
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$home/target}
 cd "$root"

@@ -3,7 +3,7 @@
 //! suite's helpers. The command line only: every subcommand is one call into the library,
 //! and this is the one place that ends the process with an exit code.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity};
 use mistral_rs_bench::case::{Ctx, WeightFormat};
@@ -145,9 +145,18 @@ enum Cmd {
         /// Write the stacked-bar chart here (SVG).
         #[arg(long)]
         svg: Option<std::path::PathBuf>,
-        /// Print the part table as csv or json instead of Markdown.
+        /// Print the part table as csv or json instead of Markdown, or every breakdown whole
+        /// (full: JSON).
         #[arg(long, default_value = "markdown")]
         format: String,
+        /// Split dumped traces (MISTRALRS_BENCH_INSITU_DUMP) again with this build's rules,
+        /// each phase on its own, instead of reading a summary.
+        #[arg(long, num_args = 1.., conflicts_with = "summary")]
+        trace: Vec<std::path::PathBuf>,
+        /// With --trace: the unstripped binary of the (stripped) build that recorded the
+        /// traces, to resolve their addresses first (scripts/pack-cuda.sh strips).
+        #[arg(long, requires = "trace")]
+        exe: Option<std::path::PathBuf>,
     },
     /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
     Report {
@@ -392,7 +401,16 @@ fn helper(cmd: Cmd) -> Result<i32> {
             filter,
             svg,
             format,
+            trace,
+            exe,
         } => {
+            if !trace.is_empty() {
+                if svg.is_some() {
+                    anyhow::bail!("--svg draws a summary's cases; it does not take --trace");
+                }
+                insitu_traces(&trace, exe.as_deref(), filter.as_deref(), &format)?;
+                return Ok(0);
+            }
             let path = summary_or_default(summary)?;
             let s = Summary::load(&path)?;
             let cases: Vec<_> = s
@@ -408,15 +426,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
                     filter.map(|f| format!(" matching `{f}`")).unwrap_or_default()
                 );
             }
-            match format.as_str() {
-                "markdown" | "md" => print!("{}", tables::insitu_markdown(&cases)),
-                "csv" => print!("{}", tables::insitu_parts_table(&cases).csv()?),
-                "json" => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&tables::insitu_parts_table(&cases).json())?
-                ),
-                f => anyhow::bail!("--format must be markdown, csv or json, not `{f}`"),
-            }
+            print_splits(&tables::splits(&cases), &format)?;
             if let Some(out) = svg {
                 mistral_rs_bench::report::insitu::plot(&cases, &out)?;
                 eprintln!("mistral-rs-bench: wrote {}", out.display());
@@ -456,4 +466,74 @@ fn helper(cmd: Cmd) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Prints named in-situ breakdowns as Markdown, or their part table as CSV or JSON.
+fn print_splits(rows: &[tables::Split], format: &str) -> anyhow::Result<()> {
+    match format {
+        "markdown" | "md" => print!("{}", tables::markdown_of(rows)),
+        "csv" => print!("{}", tables::parts_table(rows).csv()?),
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&tables::parts_table(rows).json())?
+        ),
+        "full" => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(case, b)| serde_json::json!({ "case": case, "insitu": b }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        f => anyhow::bail!("--format must be markdown, csv, json or full, not `{f}`"),
+    }
+    Ok(())
+}
+
+/// `insitu --trace`: each dumped trace's phases split again with this build's rules.
+fn insitu_traces(
+    paths: &[std::path::PathBuf],
+    exe: Option<&std::path::Path>,
+    filter: Option<&str>,
+    format: &str,
+) -> anyhow::Result<()> {
+    use mistral_rs_bench::device::insitu;
+    let rules = mistral_rs_bench::engine::attribution_rules()?;
+    let mut named = vec![];
+    for path in paths {
+        let mut t = insitu::Trace::load(path)?;
+        if let Some(exe) = exe {
+            let n = insitu::symbols::resymbolize(&mut t, exe)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            eprintln!(
+                "mistral-rs-bench: {}: {n} addresses resolved",
+                path.display()
+            );
+        }
+        let mut phases: Vec<&str> = t.windows.iter().map(|w| w.phase.as_str()).collect();
+        phases.dedup();
+        phases.sort_unstable();
+        phases.dedup();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
+        for phase in phases {
+            let name = format!("{stem}/{phase}");
+            if filter.is_some_and(|f| !name.contains(f)) {
+                continue;
+            }
+            let units = insitu::window_units(&t, Some(phase));
+            if units == 0 {
+                anyhow::bail!(
+                    "{}: the `{phase}` windows record no units (a trace dumped before they \
+                     were recorded cannot be split per token)",
+                    path.display()
+                );
+            }
+            let b = insitu::attribute(&t, Some(phase), &rules, &t.unit, units)?;
+            named.push((name, b));
+        }
+    }
+    if named.is_empty() {
+        anyhow::bail!("no trace phase matches");
+    }
+    let rows: Vec<tables::Split> = named.iter().map(|(n, b)| (n.as_str(), b)).collect();
+    print_splits(&rows, format)
 }

@@ -207,20 +207,26 @@ fn toy_trace() -> Trace {
                 phase: "decode".into(),
                 start_ns: 2_000_000,
                 end_ns: 14_000_000,
+                units: 0,
             },
             Window {
                 phase: "decode".into(),
                 start_ns: 15_000_000,
                 end_ns: 25_000_000,
+                units: 0,
             },
             Window {
                 phase: "other".into(),
                 start_ns: 26_000_000,
                 end_ns: 30_000_000,
+                units: 0,
             },
         ],
         dropped: 0,
         late_ticks: 0,
+        unit: "token".into(),
+        exe: None,
+        gpu: None,
     }
 }
 
@@ -265,6 +271,7 @@ fn a_tick_after_a_pause_weighs_one_interval() {
         phase: "decode".into(),
         start_ns: 2_000_000,
         end_ns: 101_000_000,
+        units: 0,
     }];
     let b = attribute(&t, None, &rules(), "token", 1).unwrap();
     assert_eq!(b.ticks, 3);
@@ -425,4 +432,290 @@ fn a_recorded_engine_trace_is_split_with_little_unassigned() {
         .map(|s| s.cpu_share)
         .sum();
     assert!(matmul_cpu > 0.3, "matmul share of CPU {matmul_cpu:.2}");
+}
+
+/// A device timeline of one decode step of a two-layer model as mistral.rs 0.8.1 launches it
+/// on CUDA (kernel names as candle-kernels, mistralrs-quant and cuBLAS give them), each
+/// kernel 10 µs with 1 µs gaps, then the logits' copy to the host and 100 µs with no device
+/// work while the host samples; the engine thread's ticks: two in that gap (sampling), one
+/// in a kernel.
+fn gpu_trace() -> Trace {
+    use insitu::{ActKind, Activity, GpuTrace};
+    let layer = [
+        "rmsnorm_bf16",
+        "nvjet_tst_64x8_64x16_4x1_v_bz_TNT",
+        "nvjet_tst_64x8_64x16_4x1_v_bz_TNT",
+        "nvjet_tst_64x8_64x16_4x1_v_bz_TNT",
+        "_ZN4vllm23rotary_embedding_kernelI13__nv_bfloat16Lb1EEEvPKlPT_S5_PKS4_iiiii",
+        "copy2d_bf16",
+        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize64x64x64",
+        "softmax_bf16",
+        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize64x64x64",
+        "nvjet_tst_64x8_64x16_4x1_v_bz_TNT",
+        "badd_bf16",
+        "rmsnorm_bf16",
+        "nvjet_tst_128x8_64x16_4x1_v_bz_TNT",
+        "nvjet_tst_128x8_64x16_4x1_v_bz_TNT",
+        "fused_glu_kernel",
+        "nvjet_tst_64x8_64x16_4x1_v_bz_TNT",
+        "badd_bf16",
+    ];
+    let mut seq: Vec<&str> = vec!["index_select_u32_bf16"];
+    seq.extend(layer);
+    seq.extend(layer);
+    seq.extend(["rmsnorm_bf16", "gemv2T_kernel_val", "cast_bf16_f32"]);
+    let mut names: Vec<String> = vec![];
+    let mut activities = vec![];
+    let mut t = 1_000_000u64; // the window starts at 1 ms
+    for n in &seq {
+        let id = match names.iter().position(|x| x == n) {
+            Some(i) => i,
+            None => {
+                names.push(n.to_string());
+                names.len() - 1
+            }
+        } as u32;
+        activities.push(Activity {
+            kind: ActKind::Kernel,
+            name: id,
+            start_ns: t + 1_000,
+            end_ns: t + 11_000,
+            stream: 7,
+            bytes: 0,
+        });
+        t += 11_000;
+    }
+    activities.push(Activity {
+        kind: ActKind::CopyDtoH,
+        name: u32::MAX,
+        start_ns: t + 1_000,
+        end_ns: t + 11_000,
+        stream: 7,
+        bytes: 98_304,
+    });
+    t += 11_000;
+    let end = t + 100_000;
+    let sampler = format!("{CORE}/sampler.rs");
+    let stacks = vec![
+        stack(&[ENGINE, (&sampler, "sample_argmax", Some(450))]),
+        stack(&[ENGINE, (LLAMA, "forward", Some(148))]),
+    ];
+    let tick = |at_ns: u64, s: u32| Tick {
+        at_ns,
+        resumed: false,
+        samples: vec![Sample {
+            tid: 1,
+            cpu_ns: 1,
+            stack: s,
+        }],
+    };
+    Trace {
+        engine: "mistralrs-core 0.8.1".into(),
+        interval_ns: 50_000,
+        ticks: vec![tick(1_005_000, 1), tick(t + 30_000, 0), tick(t + 80_000, 0)],
+        stacks,
+        threads: BTreeMap::from([(1, "engine".into())]),
+        windows: vec![Window {
+            phase: "decode".into(),
+            start_ns: 1_000_000,
+            end_ns: end,
+            units: 1,
+        }],
+        dropped: 0,
+        late_ticks: 0,
+        unit: "token".into(),
+        exe: None,
+        gpu: Some(GpuTrace {
+            names,
+            activities,
+            dropped: 0,
+            clock_skew_ns_per_s: 0.0,
+        }),
+    }
+}
+
+#[test]
+fn a_gpu_timeline_places_gemms_by_their_block_and_measures_idle() {
+    let t = gpu_trace();
+    let b = attribute(&t, Some("decode"), &rules(), "token", 1).unwrap();
+    let us = |p: Part| b.part(p).map_or(0.0, |s| s.wall_s * 1e6);
+    let near = |p: Part, want: f64| {
+        let got = us(p);
+        assert!((got - want).abs() < 1e-6, "{p}: {got} µs, want {want}");
+    };
+    // Per layer: Q, K, V and O (4 GEMMs), Q·Kᵀ + softmax + P·V, RoPE, the cache copy, two
+    // norms, two residual adds, gate and up, the GLU, down.
+    near(Part::QkvoProj, 2.0 * 40.0);
+    near(Part::Attention, 2.0 * 30.0);
+    near(Part::Rope, 2.0 * 10.0);
+    near(Part::KvWrite, 2.0 * 10.0);
+    near(Part::Rmsnorm, 2.0 * 20.0 + 10.0);
+    near(Part::ModelOther, 2.0 * 20.0);
+    near(Part::FfnGateUp, 2.0 * 20.0);
+    near(Part::FfnAct, 2.0 * 10.0);
+    near(Part::FfnDown, 2.0 * 10.0);
+    near(Part::Embedding, 10.0);
+    // The head block: its GEMM (a gemv) is the LM head, the cast after it sampling's.
+    near(Part::LmHead, 10.0);
+    near(Part::Copies, 10.0);
+    let g = b.gpu.as_ref().expect("a GPU breakdown");
+    assert_eq!(g.kernels, 38);
+    assert_eq!(g.copies, 1);
+    // Idle is measured: 39 gaps of 1 µs and the 100 µs at the end, none of it a remainder.
+    assert!((g.idle_s * 1e6 - 139.0).abs() < 1e-6, "idle {}", g.idle_s);
+    assert!((g.busy_s + g.idle_s - b.timed_s).abs() < 1e-12);
+    assert_eq!(g.idle_gaps, 1, "gaps of 1 µs are not counted as gaps");
+    assert!((g.longest_gap_us - 100.0).abs() < 1e-6);
+    // Both ticks in the idle time show the host sampling: all idle time is sampling's, on top
+    // of the cast the device ran for it.
+    assert_eq!(g.idle_ticks, 2);
+    assert_eq!(g.idle_host, vec![(Part::Sampling, 1.0)]);
+    near(Part::Sampling, 10.0 + 139.0);
+    assert_eq!(us(Part::DeviceIdle), 0.0);
+    // Everything is placed, and the parts add up to the window exactly.
+    assert_eq!(b.unassigned_wall, 0.0);
+    let sum: f64 = b.parts.iter().map(|p| p.wall_s).sum();
+    assert!((sum - b.timed_s).abs() < 1e-12);
+    let per: f64 = b.parts.iter().map(|p| p.per_unit_ms).sum();
+    assert!((per - b.per_unit_ms).abs() < 1e-9);
+    // The kernel table names what each part holds.
+    let softmax = g
+        .top_kernels
+        .iter()
+        .find(|k| k.name == "softmax_bf16")
+        .unwrap();
+    assert_eq!((softmax.part, softmax.count), (Part::Attention, 2));
+    // And what the copies were: one device-to-host copy of the logits, 10 µs.
+    assert_eq!(g.top_copies.len(), 1);
+    let c = &g.top_copies[0];
+    assert_eq!(
+        (c.kind, c.bytes, c.count),
+        (insitu::ActKind::CopyDtoH, 98_304, 1)
+    );
+    assert!((c.s * 1e6 - 10.0).abs() < 1e-6);
+}
+
+#[test]
+fn gpu_idle_without_host_ticks_stays_device_idle_and_unknown_gemms_are_unassigned() {
+    let mut t = gpu_trace();
+    t.ticks.clear();
+    // A GEMM before the first norm cannot be placed.
+    let g = t.gpu.as_mut().unwrap();
+    g.names.push("nvjet_lead".into());
+    let id = g.names.len() as u32 - 1;
+    g.activities.insert(
+        0,
+        insitu::Activity {
+            kind: insitu::ActKind::Kernel,
+            name: id,
+            start_ns: 1_000_000,
+            end_ns: 1_001_000,
+            stream: 7,
+            bytes: 0,
+        },
+    );
+    let b = attribute(&t, None, &rules(), "token", 1).unwrap();
+    let idle = b.part(Part::DeviceIdle).unwrap().wall_s;
+    let gi = b.gpu.as_ref().unwrap();
+    assert!((idle - gi.idle_s).abs() < 1e-12);
+    assert!((b.part(Part::Unassigned).unwrap().wall_s * 1e6 - 1.0).abs() < 1e-6);
+    assert!(b.unassigned_wall > 0.0);
+}
+
+#[test]
+fn overlapping_kernels_share_the_instant() {
+    let mut t = gpu_trace();
+    t.ticks.clear();
+    // A second stream's copy over the first norm's whole span: each gets half of it.
+    let g = t.gpu.as_mut().unwrap();
+    let norm = g.activities[1].clone();
+    g.activities.push(insitu::Activity {
+        kind: insitu::ActKind::CopyHtoD,
+        name: u32::MAX,
+        start_ns: norm.start_ns,
+        end_ns: norm.end_ns,
+        stream: 9,
+        bytes: 64,
+    });
+    g.activities.sort_by_key(|a| a.start_ns);
+    let b = attribute(&t, None, &rules(), "token", 1).unwrap();
+    let us = |p: Part| b.part(p).map_or(0.0, |s| s.wall_s * 1e6);
+    assert!((us(Part::Rmsnorm) - 45.0).abs() < 1e-6);
+    assert!((us(Part::Copies) - 15.0).abs() < 1e-6);
+    let sum: f64 = b.parts.iter().map(|p| p.wall_s).sum();
+    assert!((sum - b.timed_s).abs() < 1e-12);
+}
+
+#[test]
+fn insitu_trace_splits_a_dumped_gpu_trace_again() {
+    let dir = std::env::temp_dir().join(format!("mrb-insitu-trace-{}", std::process::id()));
+    let path = dir.join("decode.json");
+    mistral_rs_bench::util::json::write_compact(&path, &gpu_trace()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
+        .args(["insitu", "--trace"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The part table, the device table and the kernel table, per trace and phase.
+    assert!(text.contains("| decode/decode | qkvo_proj |"), "{text}");
+    assert!(text.contains("Device timeline (CUPTI)"), "{text}");
+    assert!(text.contains("`softmax_bf16`"), "{text}");
+    assert!(text.contains("sampling 100 % (2 ticks)"), "{text}");
+    // A trace whose windows carry no units cannot be split per token: a clear error.
+    let mut t = gpu_trace();
+    t.windows[0].units = 0;
+    mistral_rs_bench::util::json::write_compact(&path, &t).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
+        .args(["insitu", "--trace"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("record no units"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[inline(never)]
+fn marker_for_the_symbol_test(x: u64) -> u64 {
+    std::hint::black_box(x).wrapping_mul(3)
+}
+
+#[test]
+fn a_stripped_runs_addresses_resolve_offline_against_its_binary() {
+    // As the sampler keeps an address it could not resolve: `0x…`, no file.
+    let addr = marker_for_the_symbol_test as *const () as usize as u64;
+    assert_eq!(marker_for_the_symbol_test(2), 6);
+    let mut t = toy_trace();
+    t.stacks = vec![vec![Frame {
+        func: format!("{addr:#x}"),
+        file: None,
+        line: None,
+    }]];
+    t.exe = insitu::symbols::exe_map();
+    assert!(
+        t.exe.is_some(),
+        "/proc/self/maps names this test's executable"
+    );
+    let exe = std::env::current_exe().unwrap();
+    let n = insitu::symbols::resymbolize(&mut t, &exe).unwrap();
+    assert_eq!(n, 1);
+    // Inlined frames too, innermost first (as the in-process symboliser gives them): the
+    // black_box inlined into the marker, then the marker in this file.
+    let s = &t.stacks[0];
+    let f = s.last().unwrap();
+    assert!(f.func.ends_with("marker_for_the_symbol_test"), "{s:?}");
+    assert!(
+        f.file.as_deref().is_some_and(|p| p.ends_with("insitu.rs")),
+        "{s:?}"
+    );
+    assert!(s.len() == 1 || s[0].func.contains("black_box"), "{s:?}");
+    // A trace without the mapping cannot be resolved: an error, not a silent no-op.
+    t.exe = None;
+    assert!(insitu::symbols::resymbolize(&mut t, &exe).is_err());
 }

@@ -419,6 +419,7 @@ fn the_budget_sets_each_component_sum_beside_the_engine_s_own_figure() {
         overhead_pct: None,
         suite_ms: None,
         vs_suite_pct: None,
+        gpu: None,
     });
     let cases = vec![
         attn,

@@ -295,6 +295,8 @@ struct GenCase {
     mem: crate::device::memory::PeakMem,
     /// Full-context sequences of the paged KV cache (None: no paged attention).
     paged: Option<usize>,
+    /// The engine runs on a CUDA device (its in-situ pass records the device's kernels).
+    cuda: bool,
 }
 
 impl GenCase {
@@ -308,6 +310,7 @@ impl GenCase {
                 engine.first_model,
             ),
             paged: paged_seqs(device)?,
+            cuda: device.is_cuda(),
             engine,
             kind,
             conc_gen,
@@ -403,28 +406,29 @@ impl Runner for GenCase {
     fn insitu(&mut self, dump: Option<&std::path::Path>) -> Result<Option<insitu::Breakdown>> {
         let rules = crate::engine::attribution_rules()?;
         let (unit, per_iter) = self.units();
-        let mut session = insitu::Session::start(&crate::engine::engine_name())?;
+        let mut session = insitu::Session::start(&crate::engine::engine_name(), self.cuda)?;
         let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
         for i in 0..2 * INSITU_ITERS {
             // ABBA order, so that a drift in the machine falls on both sides alike; with an
             // even INSITU_ITERS each side gets INSITU_ITERS iterations.
             let attributed = matches!(i % 4, 1 | 2);
             if attributed {
-                session.resume();
+                session.resume()?;
             } else {
-                session.pause();
+                session.pause()?;
             }
             let t = self.once()?;
             if attributed {
                 with += t.d;
-                session.window("timed", t.span.0, t.span.1);
+                session.window("timed", t.span.0, t.span.1, per_iter);
             } else {
                 without += t.d;
             }
         }
-        let trace = session.finish()?;
+        let mut trace = session.finish()?;
+        trace.unit = unit.to_string();
         if let Some(path) = dump {
-            crate::util::json::write(path, &trace)?;
+            crate::util::json::write_compact(path, &trace)?;
         }
         let units = per_iter * INSITU_ITERS as u64;
         let mut b = insitu::attribute(&trace, None, &rules, unit, units)?;

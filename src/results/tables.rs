@@ -3,6 +3,7 @@
 
 use super::schema::{CaseSummary, Summary};
 use crate::device::ceilings::Ceilings;
+use crate::device::insitu::Breakdown;
 use crate::util::{fmt::fmt_ns, table::Table};
 
 /// One row per case: median, MAD, tokens/s, GB/s, %BW, GFLOP/s, %FLOP, a note (status and
@@ -173,21 +174,41 @@ pub fn slopes_table(derived: &serde_json::Value) -> Table {
     t
 }
 
+/// A case's name and its in-situ breakdown, for the tables below.
+pub type Split<'a> = (&'a str, &'a Breakdown);
+
+/// The cases that have a breakdown, as [`Split`]s.
+pub fn splits(cases: &[CaseSummary]) -> Vec<Split<'_>> {
+    cases
+        .iter()
+        .filter_map(|c| c.insitu.as_ref().map(|b| (c.case.as_str(), b)))
+        .collect()
+}
+
 /// The in-situ breakdowns of the cases that have one: one row per case and part (time per
 /// unit, share of the engine thread's wall time, share of all threads' CPU time).
 pub fn insitu_parts_table(cases: &[CaseSummary]) -> Table {
+    parts_table(&splits(cases))
+}
+
+/// [`insitu_parts_table`] of named breakdowns (on a GPU, wall % is the device timeline's and
+/// the CPU column is empty).
+pub fn parts_table(rows: &[Split]) -> Table {
     let mut t = Table::new(&["case", "part", "ms/unit>", "wall %>", "cpu %>"]);
-    for c in cases {
-        let Some(b) = &c.insitu else { continue };
+    for (case, b) in rows {
         let mut parts = b.parts.clone();
         parts.sort_by(|x, y| y.wall_share.total_cmp(&x.wall_share));
         for p in parts {
             t.push([
-                c.case.clone(),
+                case.to_string(),
                 p.part.to_string(),
                 format!("{:.3}", p.per_unit_ms),
                 format!("{:.1}", p.wall_share * 100.0),
-                format!("{:.1}", p.cpu_share * 100.0),
+                if b.gpu.is_some() {
+                    String::new()
+                } else {
+                    format!("{:.1}", p.cpu_share * 100.0)
+                },
             ]);
         }
     }
@@ -198,6 +219,11 @@ pub fn insitu_parts_table(cases: &[CaseSummary]) -> Table {
 /// overhead), against the suite's own figure, how fully the ticks cover the timed time, and
 /// what no rule explains.
 pub fn insitu_checks_table(cases: &[CaseSummary]) -> Table {
+    checks_table(&splits(cases))
+}
+
+/// [`insitu_checks_table`] of named breakdowns.
+pub fn checks_table(rows: &[Split]) -> Table {
     let mut t = Table::new(&[
         "case",
         "unit",
@@ -211,10 +237,9 @@ pub fn insitu_checks_table(cases: &[CaseSummary]) -> Table {
         "ticks>",
     ]);
     let opt = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_default();
-    for c in cases {
-        let Some(b) = &c.insitu else { continue };
+    for (case, b) in rows {
         t.push([
-            c.case.clone(),
+            case.to_string(),
             b.unit.clone(),
             format!("{:.3}", b.per_unit_ms),
             opt(b.without_ms, 3),
@@ -222,27 +247,145 @@ pub fn insitu_checks_table(cases: &[CaseSummary]) -> Table {
             opt(b.vs_suite_pct, 1),
             format!("{:.1}", b.coverage * 100.0),
             format!("{:.1}", b.unassigned_wall * 100.0),
-            format!("{:.1}", b.unassigned_cpu * 100.0),
+            if b.gpu.is_some() {
+                String::new()
+            } else {
+                format!("{:.1}", b.unassigned_cpu * 100.0)
+            },
             b.ticks.to_string(),
         ]);
     }
     t
 }
 
+/// The device side of GPU breakdowns: busy and idle time, the idle gaps, where the host was
+/// while the device idled.
+pub fn gpu_table(rows: &[Split]) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "kernels/unit>",
+        "busy %>",
+        "idle %>",
+        "idle gaps/unit>",
+        "longest gap µs>",
+        "host during idle",
+        "dropped>",
+    ]);
+    for (case, b) in rows {
+        let Some(g) = &b.gpu else { continue };
+        let w = (g.busy_s + g.idle_s).max(1e-12);
+        let per = |n: u64| n as f64 / b.units.max(1) as f64;
+        let host: Vec<String> = g
+            .idle_host
+            .iter()
+            .take(4)
+            .map(|(p, x)| format!("{p} {:.0} %", x * 100.0))
+            .collect();
+        t.push([
+            case.to_string(),
+            format!("{:.1}", per(g.kernels)),
+            format!("{:.1}", g.busy_s / w * 100.0),
+            format!("{:.1}", g.idle_s / w * 100.0),
+            format!("{:.1}", per(g.idle_gaps)),
+            format!("{:.0}", g.longest_gap_us),
+            format!("{} ({} ticks)", host.join(", "), g.idle_ticks),
+            g.dropped.to_string(),
+        ]);
+    }
+    t
+}
+
+/// The kernels that took the most device time, per case (at most `n` each).
+pub fn kernels_table(rows: &[Split], n: usize) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "kernel",
+        "part",
+        "count/unit>",
+        "µs/unit>",
+        "share %>",
+    ]);
+    for (case, b) in rows {
+        let Some(g) = &b.gpu else { continue };
+        let w = (g.busy_s + g.idle_s).max(1e-12);
+        for k in g.top_kernels.iter().take(n) {
+            let mut name = k.name.clone();
+            if name.chars().count() > 60 {
+                name = name.chars().take(57).collect::<String>() + "...";
+            }
+            t.push([
+                case.to_string(),
+                format!("`{name}`"),
+                k.part.to_string(),
+                format!("{:.1}", k.count as f64 / b.units.max(1) as f64),
+                format!("{:.1}", k.s / b.units.max(1) as f64 * 1e6),
+                format!("{:.1}", k.s / w * 100.0),
+            ]);
+        }
+    }
+    t
+}
+
+/// The copies and memsets that took the most device time, per case (at most `n` each).
+pub fn copies_table(rows: &[Split], n: usize) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "copy",
+        "bytes>",
+        "count/unit>",
+        "µs each>",
+        "share %>",
+    ]);
+    for (case, b) in rows {
+        let Some(g) = &b.gpu else { continue };
+        let w = (g.busy_s + g.idle_s).max(1e-12);
+        for c in g.top_copies.iter().take(n) {
+            t.push([
+                case.to_string(),
+                format!("{:?}", c.kind),
+                c.bytes.to_string(),
+                format!("{:.2}", c.count as f64 / b.units.max(1) as f64),
+                format!("{:.1}", c.s / c.count.max(1) as f64 * 1e6),
+                format!("{:.1}", c.s / w * 100.0),
+            ]);
+        }
+    }
+    t
+}
+
 /// Both in-situ tables in Markdown, with the lines a reader needs (empty: no breakdowns).
 pub fn insitu_markdown(cases: &[CaseSummary]) -> String {
-    let parts = insitu_parts_table(cases);
+    markdown_of(&splits(cases))
+}
+
+/// [`insitu_markdown`] of named breakdowns; GPU ones add the device table and the top
+/// kernels.
+pub fn markdown_of(rows: &[Split]) -> String {
+    let parts = parts_table(rows);
     if parts.is_empty() {
         return String::new();
     }
-    let engine = cases
-        .iter()
-        .find_map(|c| c.insitu.as_ref())
-        .map(|b| format!("{} (rules for {})", b.engine, b.rules))
+    let engine = rows
+        .first()
+        .map(|(_, b)| format!("{} (rules for {})", b.engine, b.rules))
         .unwrap_or_default();
-    format!(
+    let mut o = format!(
         "\n### In situ: the engine's own run by part ({engine})\n\n{}\n{}",
         parts.markdown(),
-        insitu_checks_table(cases).markdown()
-    )
+        checks_table(rows).markdown()
+    );
+    let gpu = gpu_table(rows);
+    if !gpu.is_empty() {
+        o.push_str(&format!(
+            "\nDevice timeline (CUPTI): parts are device time; idle is time with no kernel \
+             or copy, split by the host engine thread's part at the sampler's ticks in it.\n\n{}\n{}",
+            gpu.markdown(),
+            kernels_table(rows, 12).markdown()
+        ));
+        let copies = copies_table(rows, 3);
+        if !copies.is_empty() {
+            o.push_str(&format!("\n{}", copies.markdown()));
+        }
+    }
+    o
 }

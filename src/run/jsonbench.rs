@@ -254,7 +254,10 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
         });
     }
     let insitu = if req.insitu {
-        Some(attribute_run(req, &go).map_err(|e| BenchError::new("generation_failed", e))?)
+        Some(
+            attribute_run(req, &go, dev.is_cuda())
+                .map_err(|e| BenchError::new("generation_failed", e))?,
+        )
     } else {
         None
     };
@@ -322,18 +325,18 @@ pub const INSITU_ITERATIONS: u32 = 3;
 /// without attribution), and splits the attributed ones by part: `prefill` (send to first
 /// token) and `decode` (first to last token) for one request at a time, `iteration` (the
 /// whole wall time) with concurrency.
-fn attribute_run(req: &BenchRequest, go: &Iteration) -> Result<serde_json::Value> {
+fn attribute_run(req: &BenchRequest, go: &Iteration, cuda: bool) -> Result<serde_json::Value> {
     let rules = crate::engine::attribution_rules()?;
     let n = req.iterations.min(INSITU_ITERATIONS);
-    let mut session = insitu::Session::start(&crate::engine::engine_name())?;
+    let mut session = insitu::Session::start(&crate::engine::engine_name(), cuda)?;
     // Per side (0: without, 1: with): [prefill, decode, iteration] as (ms, units).
     let mut sums = [[(0f64, 0u64); 3]; 2];
     for i in 0..2 * n {
         let with = matches!(i % 4, 1 | 2);
         if with {
-            session.resume();
+            session.resume()?;
         } else {
-            session.pause();
+            session.pause()?;
         }
         let t = Instant::now();
         let (gens, wall) = go(req)?;
@@ -347,21 +350,27 @@ fn attribute_run(req: &BenchRequest, go: &Iteration) -> Result<serde_json::Value
             side[2].1 += g.gen_tokens as u64;
             if with && req.concurrency == 1 {
                 let first = g.sent + g.ttft;
-                session.window("prefill", g.sent, first);
+                session.window("prefill", g.sent, first, g.prompt_tokens as u64);
                 if let Some(&last) = g.token_times.last() {
-                    session.window("decode", first, g.sent + last);
+                    session.window(
+                        "decode",
+                        first,
+                        g.sent + last,
+                        g.gen_tokens.saturating_sub(1) as u64,
+                    );
                 }
             }
         }
         side[2].0 += ms(wall);
         if with && req.concurrency > 1 {
-            session.window("iteration", t, t + wall);
+            let tokens = gens.iter().map(|g| g.gen_tokens as u64).sum();
+            session.window("iteration", t, t + wall, tokens);
         }
     }
     let trace = session.finish()?;
     if let Some(dir) = std::env::var_os(insitu::DUMP_ENV) {
         let name = req.model.replace(['/', '.'], "_");
-        crate::util::json::write(
+        crate::util::json::write_compact(
             &std::path::Path::new(&dir).join(format!("json-{name}.json")),
             &trace,
         )?;
@@ -470,9 +479,10 @@ Request fields (unknown fields are errors):
   dtype         string             the dtype the engine loads the model in: auto (default:
                                    the engine's choice, f16 on a CPU), f32, f16 or bf16
   insitu        bool, default false  then up to 3 more iterations under the in-situ sampler,
-                                   alternated with as many without it (CPU, Linux): "insitu"
-                                   in the result splits prefill and decode (with concurrency:
-                                   the iteration) by pipeline part
+                                   alternated with as many without it (Linux; on CUDA the
+                                   build needs the cupti feature): "insitu" in the result
+                                   splits prefill and decode (with concurrency: the
+                                   iteration) by pipeline part
 
 Result: {"request": (with defaults), "environment": {device, device_name, gpu_name,
 driver, cuda_version, dtype, model, quantization, mistralrs_version, crate_version,

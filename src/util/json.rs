@@ -18,3 +18,14 @@ pub fn write<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// Writes `value` to `path` on one line (large dumps: in-situ traces), making its folder.
+pub fn write_compact<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    serde_json::to_writer(std::io::BufWriter::new(f), value)
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,6 +1,8 @@
 //! In-situ attribution: the engine's own run split by pipeline part.
 //!
 //! - [`sampler`]: wall-clock snapshots of every thread's stack (CPU).
+//! - [`cupti`] (feature `cupti`): the device's kernels and copies from CUPTI's activity API.
+//! - [`gpu`]: a device timeline split by part, its idle time split by the host's part.
 //! - [`rules`]: the table type that maps an engine stack to a [`Part`] (the tables, one per
 //!   mistral.rs release, are the engine layer's: `crate::engine::attribution_rules`).
 //! - this file: a [`Session`] around timed regions, the symbolised [`Trace`] (what fixtures
@@ -14,9 +16,14 @@
 //!   shows; a pool thread whose stack holds no engine frame gets the engine thread's part at
 //!   the same tick (the caller that waits for it).
 
+#[cfg(feature = "cupti")]
+pub mod cupti;
+pub mod gpu;
 pub mod rules;
 pub mod sampler;
+pub mod symbols;
 
+pub use gpu::{ActKind, Activity, GpuSplit, GpuTrace};
 pub use rules::{Class, Part, Rules};
 pub use sampler::{Frame, Sample, Tick};
 
@@ -30,7 +37,8 @@ use std::time::{Duration, Instant};
 pub const ENV: &str = "MISTRALRS_BENCH_INSITU";
 /// Sampling rate, Hz (default 50: on the 2-core machine, 2026-12-01, 250 Hz cost 6-25 % of
 /// the timed figure and 100 Hz 1-11 %, most on the GGUF prefill, whose busy pool threads have
-/// the deepest stacks to unwind).
+/// the deepest stacks to unwind; on a GPU, where the host's ticks only split the device's
+/// idle time and the host has cores to spare, 500).
 pub const HZ_ENV: &str = "MISTRALRS_BENCH_INSITU_HZ";
 /// A folder to write each attributed case's symbolised trace into (JSON), for new fixtures.
 pub const DUMP_ENV: &str = "MISTRALRS_BENCH_INSITU_DUMP";
@@ -43,13 +51,14 @@ pub fn enabled() -> bool {
     )
 }
 
-/// The sampling interval from [`HZ_ENV`].
-pub fn interval() -> Result<Duration> {
+/// The sampling interval from [`HZ_ENV`] (its default: 500 Hz with a device, else 50).
+pub fn interval(gpu: bool) -> Result<Duration> {
     let hz = match std::env::var(HZ_ENV) {
         Ok(v) => match v.trim().parse::<f64>() {
             Ok(h) if (1.0..=5000.0).contains(&h) => h,
             _ => bail!("{HZ_ENV} must be a rate in Hz between 1 and 5000, not `{v}`"),
         },
+        Err(_) if gpu => 500.0,
         Err(_) => 50.0,
     };
     Ok(Duration::from_secs_f64(1.0 / hz))
@@ -71,6 +80,20 @@ pub struct Trace {
     pub dropped: usize,
     #[serde(default)]
     pub late_ticks: usize,
+    /// What the windows' units are (`token`, `request`).
+    #[serde(default = "token")]
+    pub unit: String,
+    /// Where the executable was mapped, so that a stripped build's addresses can be resolved
+    /// offline ([`symbols::resymbolize`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<symbols::ExeMap>,
+    /// The device's kernels and copies (CUDA runs; none on CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuTrace>,
+}
+
+fn token() -> String {
+    "token".into()
 }
 
 impl Trace {
@@ -111,6 +134,10 @@ pub struct Window {
     pub phase: String,
     pub start_ns: u64,
     pub end_ns: u64,
+    /// Tokens (or requests) the window timed, so that a dumped trace can be split again
+    /// without its run (0: not recorded).
+    #[serde(default)]
+    pub units: u64,
 }
 
 impl Window {
@@ -122,44 +149,80 @@ impl Window {
     }
 }
 
-/// A sampler running around timed regions.
+/// A sampler (and, on a GPU, CUPTI's activity record) running around timed regions.
 pub struct Session {
     engine: String,
     sampler: sampler::Sampler,
-    windows: Vec<(String, Instant, Instant)>,
+    #[cfg(feature = "cupti")]
+    device: Option<cupti::Recorder>,
+    windows: Vec<(String, Instant, Instant, u64)>,
 }
 
 impl Session {
-    /// Starts sampling a run of `engine` (its name and release, recorded in the trace).
-    pub fn start(engine: &str) -> Result<Session> {
+    /// Starts sampling a run of `engine` (its name and release, recorded in the trace); with
+    /// `gpu`, the device's kernels and copies are recorded too (the `cupti` feature).
+    pub fn start(engine: &str, gpu: bool) -> Result<Session> {
+        #[cfg(feature = "cupti")]
+        let device = if gpu {
+            Some(cupti::Recorder::start()?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "cupti"))]
+        if gpu {
+            bail!(
+                "in-situ attribution on a GPU records the device's kernels with CUPTI: build \
+                 with `--features cupti` (the host's stacks alone cannot split a GPU's time)"
+            );
+        }
         Ok(Session {
             engine: engine.to_string(),
-            sampler: sampler::Sampler::start(interval()?)?,
+            sampler: sampler::Sampler::start(interval(gpu)?)?,
+            #[cfg(feature = "cupti")]
+            device,
             windows: vec![],
         })
     }
 
-    /// Stops taking snapshots (for an iteration timed without attribution) until `resume`.
-    pub fn pause(&self) {
+    /// Stops taking snapshots and device records (for an iteration timed without
+    /// attribution) until `resume`.
+    pub fn pause(&self) -> Result<()> {
         self.sampler.pause();
+        #[cfg(feature = "cupti")]
+        if let Some(d) = &self.device {
+            d.pause()?;
+        }
+        Ok(())
     }
 
-    pub fn resume(&self) {
+    pub fn resume(&self) -> Result<()> {
+        #[cfg(feature = "cupti")]
+        if let Some(d) = &self.device {
+            d.resume()?;
+        }
         self.sampler.resume();
+        Ok(())
     }
 
-    /// Marks `[start, end]` as a timed region of `phase`.
-    pub fn window(&mut self, phase: &str, start: Instant, end: Instant) {
-        self.windows.push((phase.to_string(), start, end));
+    /// Marks `[start, end]` as a timed region of `phase` that timed `units` tokens (or
+    /// requests).
+    pub fn window(&mut self, phase: &str, start: Instant, end: Instant, units: u64) {
+        self.windows.push((phase.to_string(), start, end, units));
     }
 
     /// Stops sampling and symbolises (outside every timed region).
     pub fn finish(self) -> Result<Trace> {
+        #[cfg(feature = "cupti")]
+        let device = self.device.map(|d| d.finish()).transpose()?;
         let raw = self.sampler.stop()?;
         let Some(t0) = raw.started else {
             bail!("the sampler recorded nothing");
         };
         let ns = |t: Instant| t.saturating_duration_since(t0).as_nanos() as u64;
+        #[cfg(feature = "cupti")]
+        let gpu = device.map(|d| d.on_clock(t0));
+        #[cfg(not(feature = "cupti"))]
+        let gpu = None;
         Ok(Trace {
             engine: self.engine,
             interval_ns: raw.interval.as_nanos() as u64,
@@ -169,14 +232,18 @@ impl Session {
             windows: self
                 .windows
                 .iter()
-                .map(|(p, a, b)| Window {
+                .map(|(p, a, b, u)| Window {
                     phase: p.clone(),
                     start_ns: ns(*a),
                     end_ns: ns(*b),
+                    units: *u,
                 })
                 .collect(),
             dropped: raw.dropped,
             late_ticks: raw.late_ticks,
+            unit: token(),
+            exe: symbols::exe_map(),
+            gpu,
         })
     }
 }
@@ -241,6 +308,10 @@ pub struct Breakdown {
     pub suite_ms: Option<f64>,
     #[serde(default)]
     pub vs_suite_pct: Option<f64>,
+    /// On a GPU: the device timeline's own figures (parts' wall time is then device time,
+    /// `unassigned_wall` the share of the windows no kernel rule placed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuSplit>,
 }
 
 impl Breakdown {
@@ -281,6 +352,9 @@ pub fn attribute(
             "the trace has no timed window{}",
             phase.map(|p| format!(" of `{p}`")).unwrap_or_default()
         );
+    }
+    if let Some(g) = &trace.gpu {
+        return Ok(attribute_gpu(trace, g, &windows, phase, rules, unit, units));
     }
     let classes = trace.classes(rules);
     let class = |s: &Sample| classes.get(s.stack as usize).copied();
@@ -406,5 +480,67 @@ pub fn attribute(
         overhead_pct: None,
         suite_ms: None,
         vs_suite_pct: None,
+        gpu: None,
     })
+}
+
+/// The units the windows of `phase` recorded (dumped traces carry them).
+pub fn window_units(trace: &Trace, phase: Option<&str>) -> u64 {
+    trace.windows_of(phase).map(|w| w.units).sum()
+}
+
+fn attribute_gpu(
+    trace: &Trace,
+    g: &GpuTrace,
+    windows: &[&Window],
+    phase: Option<&str>,
+    rules: &Rules,
+    unit: &str,
+    units: u64,
+) -> Breakdown {
+    let (by_part, per_window, split) = gpu::split(trace, g, windows, rules);
+    let parts = gpu::shares(&by_part, &per_window, windows, units);
+    let timed: f64 = windows.iter().map(|w| w.len_s()).sum();
+    let sampled: f64 = by_part.values().sum();
+    let share = |x: f64, of: f64| if of > 0.0 { x / of } else { 0.0 };
+    let ticks = trace
+        .ticks
+        .iter()
+        .filter(|t| windows.iter().any(|w| w.holds(t.at_ns)))
+        .count();
+    Breakdown {
+        engine: trace.engine.clone(),
+        phase: phase.map(str::to_string),
+        rules: rules.engine.clone(),
+        hz: if trace.interval_ns > 0 {
+            1e9 / trace.interval_ns as f64
+        } else {
+            0.0
+        },
+        ticks,
+        threads: trace.threads.len(),
+        unit: unit.to_string(),
+        units,
+        sampled_s: sampled,
+        timed_s: timed,
+        coverage: share(sampled, timed),
+        per_unit_ms: if units > 0 {
+            timed / units as f64 * 1e3
+        } else {
+            0.0
+        },
+        unassigned_wall: share(
+            by_part.get(&Part::Unassigned).copied().unwrap_or(0.0),
+            sampled,
+        ),
+        unassigned_cpu: 0.0,
+        parts,
+        dropped: trace.dropped,
+        late_ticks: trace.late_ticks,
+        without_ms: None,
+        overhead_pct: None,
+        suite_ms: None,
+        vs_suite_pct: None,
+        gpu: Some(split),
+    }
 }

@@ -46,8 +46,13 @@ pub enum Part {
     Sampling,
     /// The engine's host side: scheduler, inputs, responses, tokenizer, the request path.
     HostEngine,
+    /// Copies between host and device memory (and between devices).
+    Copies,
     /// The engine thread blocked with nothing to do.
     Idle,
+    /// No kernel or copy on the device while the host was not in sampling or the engine's
+    /// own work (launch gaps, synchronisations): measured from the device's timeline.
+    DeviceIdle,
     /// Matched no rule.
     Unassigned,
 }
@@ -55,7 +60,7 @@ pub enum Part {
 impl Part {
     /// Parts that are work of a forward pass or of the engine (not idle, not unassigned).
     pub fn is_work(self) -> bool {
-        !matches!(self, Part::Idle | Part::Unassigned)
+        !matches!(self, Part::Idle | Part::DeviceIdle | Part::Unassigned)
     }
 }
 
@@ -65,6 +70,14 @@ struct RulesFile {
     engine: String,
     threads: ThreadsFile,
     rule: Vec<RuleFile>,
+    #[serde(default)]
+    gpu: Option<GpuFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GpuFile {
+    kernel: Vec<KernelRuleFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +129,8 @@ pub struct Rules {
     pool: Regex,
     wait: Regex,
     rules: Vec<Rule>,
+    /// Kernel-name rules for the device timeline (empty: the table has no `[gpu]`).
+    pub gpu: GpuRules,
 }
 
 fn re(s: &str) -> Result<Regex> {
@@ -147,6 +162,7 @@ impl Rules {
                     })
                 })
                 .collect::<Result<_>>()?,
+            gpu: GpuRules::compile(f.gpu.map(|g| g.kernel).unwrap_or_default())?,
         })
     }
 
@@ -190,4 +206,76 @@ fn matches(r: &Rule, stack: &[Frame], keys: &[String]) -> bool {
                 .as_ref()
                 .is_none_or(|x| keys[i + 1..].iter().any(|g| x.is_match(g)))
     })
+}
+
+/// How a kernel name places the kernel in the forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Starts a block (RMSNorm).
+    Norm,
+    Rope,
+    /// The attention's softmax (GEMMs after it, as many as before it, are the attention's).
+    Softmax,
+    /// A fused attention kernel (paged attention, flash attention).
+    Attention,
+    /// The FFN's activation (SiLU, a fused gate): GEMMs before it are gate/up.
+    Activation,
+    /// A matrix multiply, placed by its position.
+    Gemm,
+    /// A KV-cache write kernel.
+    KvWrite,
+    /// Its part is its name's (embedding, casts, elementwise ops).
+    Named,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelRuleFile {
+    name: String,
+    role: Role,
+    #[serde(default)]
+    part: Option<Part>,
+}
+
+struct KernelRule {
+    name: Regex,
+    role: Role,
+    part: Option<Part>,
+}
+
+/// The kernel-name rules of one engine release (the `[[gpu.kernel]]` entries).
+pub struct GpuRules {
+    rules: Vec<KernelRule>,
+}
+
+impl GpuRules {
+    fn compile(files: Vec<KernelRuleFile>) -> Result<GpuRules> {
+        let rules = files
+            .into_iter()
+            .map(|r| {
+                Ok(KernelRule {
+                    name: Regex::new(&r.name)
+                        .with_context(|| format!("bad kernel rule regex `{}`", r.name))?,
+                    role: r.role,
+                    part: r.part,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(GpuRules { rules })
+    }
+
+    /// The role and fixed part (if the rule gives one) of a kernel name; unmatched: Named
+    /// without a part.
+    pub fn kernel(&self, name: &str) -> (Role, Option<Part>) {
+        self.rules
+            .iter()
+            .find(|r| r.name.is_match(name))
+            .map(|r| (r.role, r.part))
+            .unwrap_or((Role::Named, None))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
 }
