@@ -4,7 +4,7 @@
 #
 #   source ../shared/cuda/env.sh
 #   RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/cuda \
-#     cargo build --release --features cuda --bins --benches
+#     cargo build --release --features cuda,cupti --bins --benches   # cupti: in situ
 #   CARGO_TARGET_DIR=target/cuda scripts/pack-cuda.sh [DEST]   # default DEST: .carry/bin
 #
 # The portable level (x86-64-v3) replaces .cargo/config.toml's target-cpu=native, which

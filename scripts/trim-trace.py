@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Trims an in-situ trace (MISTRALRS_BENCH_INSITU_DUMP) into a small test fixture: the ticks
 of one phase's windows only (at most --ticks of them), the stacks they use, registry paths
-shortened to the crate folder, function names cut at 100 characters. Usage: trim-trace.py IN OUT [--phase decode] [--ticks 80]"""
+shortened to the crate folder, function names cut at 100 characters; a GPU trace keeps the
+device activities inside the trimmed windows (and the kernel names they use). Usage:
+trim-trace.py IN OUT [--phase decode] [--ticks 80]"""
 import argparse, json, re
 
 ap = argparse.ArgumentParser()
@@ -33,5 +35,17 @@ for old in used:
 last = ticks[-1]["at_ns"]
 t.update(ticks=ticks, stacks=stacks,
          windows=[dict(w, end_ns=min(w["end_ns"], last)) for w in wins if w["start_ns"] <= last])
+if t.get("gpu"):
+    g = t["gpu"]
+    win = t["windows"]
+    acts = [x for x in g["activities"]
+            if any(x["end_ns"] > w["start_ns"] and x["start_ns"] < w["end_ns"] for w in win)]
+    names = sorted({x["name"] for x in acts if x.get("name", 2**32 - 1) != 2**32 - 1})
+    nmap = {old: new for new, old in enumerate(names)}
+    for x in acts:
+        if "name" in x and x["name"] in nmap:
+            x["name"] = nmap[x["name"]]
+    g.update(activities=acts, names=[g["names"][i] for i in names])
+    print(f"{len(acts)} device activities, {len(names)} kernel names")
 json.dump(t, open(a.out, "w"), separators=(",", ":"))
 print(f"{len(ticks)} ticks, {len(stacks)} stacks -> {a.out}")

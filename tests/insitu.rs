@@ -719,3 +719,51 @@ fn a_stripped_runs_addresses_resolve_offline_against_its_binary() {
     t.exe = None;
     assert!(insitu::symbols::resymbolize(&mut t, &exe).is_err());
 }
+
+/// The kernels CUPTI recorded for five decode steps of SmolLM2 (30 layers) on an H200: the
+/// block placement gives every layer its structure, though cuBLAS's one GEMV kernel serves
+/// every projection.
+#[test]
+fn a_recorded_h200_decode_places_every_layers_gemms() {
+    let t = Trace::load(Path::new("tests/fixtures/insitu/h200-smollm2-decode.json")).unwrap();
+    let b = attribute(&t, None, &rules(), "token", 1).unwrap();
+    let g = b.gpu.as_ref().unwrap();
+    let mut count: BTreeMap<Part, u64> = BTreeMap::new();
+    for k in &g.top_kernels {
+        *count.entry(k.part).or_default() += k.count;
+    }
+    let n = |p: Part| count.get(&p).copied().unwrap_or(0);
+    // One paged-attention kernel per layer and step.
+    let layers_steps = n(Part::Attention);
+    assert_eq!(layers_steps, 150, "{count:?}");
+    let steps = n(Part::LmHead);
+    assert_eq!(steps, 5, "{count:?}");
+    assert_eq!(n(Part::QkvoProj), 4 * layers_steps, "q, k, v, o: {count:?}");
+    assert_eq!(n(Part::FfnGateUp), 2 * layers_steps, "gate, up: {count:?}");
+    assert_eq!(n(Part::FfnDown), layers_steps);
+    assert_eq!(n(Part::FfnAct), layers_steps);
+    assert_eq!(n(Part::KvWrite), layers_steps);
+    assert_eq!(n(Part::Rope), 2 * layers_steps, "q and k: {count:?}");
+    assert_eq!(
+        n(Part::Rmsnorm),
+        2 * layers_steps + steps,
+        "two per layer, the final norm"
+    );
+    // The same GEMV kernel is in four parts.
+    let gemv: Vec<Part> = g
+        .top_kernels
+        .iter()
+        .filter(|k| k.name.contains("gemv_kernel_batched"))
+        .map(|k| k.part)
+        .collect();
+    for p in [Part::QkvoProj, Part::FfnGateUp, Part::FfnDown, Part::LmHead] {
+        assert!(gemv.contains(&p), "{p}: {gemv:?}");
+    }
+    // At most the kernel cut by the window's start is unplaced.
+    assert!(n(Part::Unassigned) <= 1, "{count:?}");
+    assert!(b.unassigned_wall < 0.001);
+    // Idle is measured and most of the decode step (the device waits for launches).
+    assert!(g.idle_s > g.busy_s, "{g:?}");
+    let sum: f64 = b.parts.iter().map(|p| p.wall_s).sum();
+    assert!((sum - b.timed_s).abs() < 1e-9);
+}

@@ -8,7 +8,12 @@ fn run(input: &str) -> (i32, Value, String) {
     run_with(input, &[])
 }
 
+/// One engine run at a time: on the 2-core machine, runs of this file's tests side by side
+/// starve each other's sampler thread (the in-situ test then sees too few distinct stacks).
+static ONE_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run_with(input: &str, env: &[(&str, &str)]) -> (i32, Value, String) {
+    let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"))
         .env("MISTRALRS_BENCH_DEVICE", "cpu")
         .envs(env.iter().copied())

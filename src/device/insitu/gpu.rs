@@ -275,13 +275,17 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
 }
 
 /// What [`sweep`] returns: device time by part and by kernel name, and the idle intervals.
-type Swept = (HashMap<Part, f64>, HashMap<u32, f64>, Vec<(u64, u64)>);
+type Swept = (
+    HashMap<Part, f64>,
+    HashMap<(u32, Part), f64>,
+    Vec<(u64, u64)>,
+);
 
 /// Splits the windows' time between the placed activities (overlaps shared equally) and
 /// returns per-part device time, per-name time, and the idle intervals.
 fn sweep(placed: &[Placed], windows: &[&Window]) -> Swept {
     let mut by_part: HashMap<Part, f64> = HashMap::new();
-    let mut by_name: HashMap<u32, f64> = HashMap::new();
+    let mut by_name: HashMap<(u32, Part), f64> = HashMap::new();
     let mut idle = vec![];
     for w in windows {
         // Events: (time, +1 start / -1 end, index).
@@ -305,7 +309,7 @@ fn sweep(placed: &[Placed], windows: &[&Window]) -> Swept {
                     let each = dt / active.len() as f64;
                     for &j in &active {
                         *by_part.entry(placed[j].part).or_default() += each;
-                        *by_name.entry(placed[j].name).or_default() += each;
+                        *by_name.entry((placed[j].name, placed[j].part)).or_default() += each;
                     }
                 }
                 t = at;
@@ -386,18 +390,18 @@ pub(super) fn split(
             m
         })
         .collect();
-    let part_of_name: HashMap<u32, Part> = placed.iter().map(|p| (p.name, p.part)).collect();
-    let mut counts: HashMap<u32, u64> = HashMap::new();
+    // One row per kernel name and part (cuBLAS's GEMV serves several parts).
+    let mut counts: HashMap<(u32, Part), u64> = HashMap::new();
     for p in &placed {
-        *counts.entry(p.name).or_default() += 1;
+        *counts.entry((p.name, p.part)).or_default() += 1;
     }
     let mut top: Vec<KernelShare> = by_name
         .iter()
-        .filter(|(n, _)| **n != u32::MAX)
-        .map(|(n, s)| KernelShare {
-            name: gpu.names.get(*n as usize).cloned().unwrap_or_default(),
-            part: part_of_name.get(n).copied().unwrap_or(Part::Unassigned),
-            count: counts.get(n).copied().unwrap_or(0),
+        .filter(|((n, _), _)| *n != u32::MAX)
+        .map(|(&(n, part), s)| KernelShare {
+            name: gpu.names.get(n as usize).cloned().unwrap_or_default(),
+            part,
+            count: counts.get(&(n, part)).copied().unwrap_or(0),
             s: *s,
         })
         .collect();
