@@ -454,34 +454,58 @@ pub fn attribute(
     let unassigned = |m: &HashMap<Part, f64>, of: f64| {
         share(m.get(&Part::Unassigned).copied().unwrap_or(0.0), of)
     };
-    Ok(Breakdown {
-        engine: trace.engine.clone(),
-        phase: phase.map(str::to_string),
-        rules: rules.engine.clone(),
-        hz: if trace.interval_ns > 0 {
-            1e9 / trace.interval_ns as f64
-        } else {
-            0.0
-        },
-        ticks,
-        threads: trace.threads.len(),
-        unit: unit.to_string(),
-        units,
-        sampled_s: sampled,
-        timed_s: timed,
-        coverage: share(sampled, timed),
-        per_unit_ms: per(timed),
-        unassigned_wall: unassigned(&wall, sampled),
-        unassigned_cpu: unassigned(&cpu, cpu_total),
-        parts,
-        dropped: trace.dropped,
-        late_ticks: trace.late_ticks,
-        without_ms: None,
-        overhead_pct: None,
-        suite_ms: None,
-        vs_suite_pct: None,
-        gpu: None,
-    })
+    let mut b = Breakdown::of_windows(trace, phase, rules, (unit, units), ticks, sampled, timed);
+    b.unassigned_wall = unassigned(&wall, sampled);
+    b.unassigned_cpu = unassigned(&cpu, cpu_total);
+    b.parts = parts;
+    Ok(b)
+}
+
+impl Breakdown {
+    /// A breakdown's common fields: the trace's, the rules', the windows' (`ticks` inside
+    /// them, `sampled` and `timed` seconds); no parts yet, nothing set by a caller.
+    fn of_windows(
+        trace: &Trace,
+        phase: Option<&str>,
+        rules: &Rules,
+        (unit, units): (&str, u64),
+        ticks: usize,
+        sampled: f64,
+        timed: f64,
+    ) -> Breakdown {
+        Breakdown {
+            engine: trace.engine.clone(),
+            phase: phase.map(str::to_string),
+            rules: rules.engine.clone(),
+            hz: if trace.interval_ns > 0 {
+                1e9 / trace.interval_ns as f64
+            } else {
+                0.0
+            },
+            ticks,
+            threads: trace.threads.len(),
+            unit: unit.to_string(),
+            units,
+            sampled_s: sampled,
+            timed_s: timed,
+            coverage: if timed > 0.0 { sampled / timed } else { 0.0 },
+            per_unit_ms: if units > 0 {
+                timed / units as f64 * 1e3
+            } else {
+                0.0
+            },
+            parts: vec![],
+            unassigned_wall: 0.0,
+            unassigned_cpu: 0.0,
+            dropped: trace.dropped,
+            late_ticks: trace.late_ticks,
+            without_ms: None,
+            overhead_pct: None,
+            suite_ms: None,
+            vs_suite_pct: None,
+            gpu: None,
+        }
+    }
 }
 
 /// The units the windows of `phase` recorded (dumped traces carry them).
@@ -508,39 +532,12 @@ fn attribute_gpu(
         .iter()
         .filter(|t| windows.iter().any(|w| w.holds(t.at_ns)))
         .count();
-    Breakdown {
-        engine: trace.engine.clone(),
-        phase: phase.map(str::to_string),
-        rules: rules.engine.clone(),
-        hz: if trace.interval_ns > 0 {
-            1e9 / trace.interval_ns as f64
-        } else {
-            0.0
-        },
-        ticks,
-        threads: trace.threads.len(),
-        unit: unit.to_string(),
-        units,
-        sampled_s: sampled,
-        timed_s: timed,
-        coverage: share(sampled, timed),
-        per_unit_ms: if units > 0 {
-            timed / units as f64 * 1e3
-        } else {
-            0.0
-        },
-        unassigned_wall: share(
-            by_part.get(&Part::Unassigned).copied().unwrap_or(0.0),
-            sampled,
-        ),
-        unassigned_cpu: 0.0,
-        parts,
-        dropped: trace.dropped,
-        late_ticks: trace.late_ticks,
-        without_ms: None,
-        overhead_pct: None,
-        suite_ms: None,
-        vs_suite_pct: None,
-        gpu: Some(split),
-    }
+    let mut b = Breakdown::of_windows(trace, phase, rules, (unit, units), ticks, sampled, timed);
+    b.unassigned_wall = share(
+        by_part.get(&Part::Unassigned).copied().unwrap_or(0.0),
+        sampled,
+    );
+    b.parts = parts;
+    b.gpu = Some(split);
+    b
 }
