@@ -510,7 +510,6 @@ fn insitu_traces(
             );
         }
         let mut phases: Vec<&str> = t.windows.iter().map(|w| w.phase.as_str()).collect();
-        phases.dedup();
         phases.sort_unstable();
         phases.dedup();
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");

@@ -275,20 +275,25 @@ fn every_committed_summary_loads_with_typed_ids() {
     assert!(n >= 4, "only {n} committed summaries");
 }
 
-#[test]
-fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
+/// The tiny preset (and its layer count) and its naive attention case at 0.5 ms, marked as
+/// a stand-in (the engine runs its private CPU kernel), for the budget tests.
+fn tiny_with_stand_in() -> (
+    mistral_rs_bench::config::Preset,
+    f64,
+    mistral_rs_bench::results::CaseSummary,
+) {
     use mistral_rs_bench::config::Models;
     let p = Models::load_default().unwrap().get("tiny").unwrap().clone();
     let l = p.layers as f64;
-    let ms = |x: f64| x * 1e6;
-    let mut attn = case(
-        "attention",
-        "tiny/decode/naive/ctx512",
-        "tiny",
-        ms(0.5),
-        None,
-    );
+    let mut attn = case("attention", "tiny/decode/naive/ctx512", "tiny", 0.5e6, None);
     attn.stand_in = Some("the engine runs its private CPU kernel".into());
+    (p, l, attn)
+}
+
+#[test]
+fn a_stand_in_is_shown_in_the_budget_but_never_summed() {
+    let (p, l, attn) = tiny_with_stand_in();
+    let ms = |x: f64| x * 1e6;
     let cases = vec![
         attn,
         case("ffn", "tiny/float/f32/decode/t1", "tiny", ms(0.2), None),
@@ -361,19 +366,9 @@ fn cpu_summary(
 
 #[test]
 fn the_budget_sets_each_component_sum_beside_the_engine_s_own_figure() {
-    use mistral_rs_bench::config::Models;
     use mistral_rs_bench::device::insitu::{Breakdown, Part, PartShare};
-    let p = Models::load_default().unwrap().get("tiny").unwrap().clone();
-    let l = p.layers as f64;
+    let (p, l, attn) = tiny_with_stand_in();
     let ms = |x: f64| x * 1e6;
-    let mut attn = case(
-        "attention",
-        "tiny/decode/naive/ctx512",
-        "tiny",
-        ms(0.5),
-        None,
-    );
-    attn.stand_in = Some("the engine runs its private CPU kernel".into());
     let mut e2e = case(
         "generation",
         "tiny-synthetic-f32/decode/tg128/depth512",

@@ -409,14 +409,8 @@ impl Runner for GenCase {
         let mut session = insitu::Session::start(&crate::engine::engine_name(), self.cuda)?;
         let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
         for i in 0..2 * INSITU_ITERS {
-            // ABBA order, so that a drift in the machine falls on both sides alike; with an
-            // even INSITU_ITERS each side gets INSITU_ITERS iterations.
-            let attributed = matches!(i % 4, 1 | 2);
-            if attributed {
-                session.resume()?;
-            } else {
-                session.pause()?;
-            }
+            // ABBA: with an even INSITU_ITERS each side gets INSITU_ITERS iterations.
+            let attributed = session.abba(i)?;
             let t = self.once()?;
             if attributed {
                 with += t.d;

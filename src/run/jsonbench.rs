@@ -332,12 +332,7 @@ fn attribute_run(req: &BenchRequest, go: &Iteration, cuda: bool) -> Result<serde
     // Per side (0: without, 1: with): [prefill, decode, iteration] as (ms, units).
     let mut sums = [[(0f64, 0u64); 3]; 2];
     for i in 0..2 * n {
-        let with = matches!(i % 4, 1 | 2);
-        if with {
-            session.resume()?;
-        } else {
-            session.pause()?;
-        }
+        let with = session.abba(i as usize)?;
         let t = Instant::now();
         let (gens, wall) = go(req)?;
         let side = &mut sums[with as usize];

@@ -251,15 +251,13 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
                         // repeat_kv's copies, which share its kernels).
                         Part::KvWrite
                     }
-                    (Block::Lead, Role::Gemm) => Part::Unassigned,
+                    // A GEMM with no place (before the first norm, an unknown block shape).
                     (_, Role::Gemm) => Part::Unassigned,
-                    (_, _) => match (fixed, a.kind) {
-                        (Some(p), _) => p,
-                        (None, ActKind::Memset | ActKind::CopyDtoD) if block != Block::Lead => {
-                            Part::ModelOther
-                        }
-                        (None, _) if block != Block::Lead => Part::ModelOther,
-                        (None, _) => Part::Unassigned,
+                    // Its name's part; else, inside a block, the rest of the forward pass.
+                    (_, _) => match fixed {
+                        Some(p) => p,
+                        None if block != Block::Lead => Part::ModelOther,
+                        None => Part::Unassigned,
                     },
                 }
             };
@@ -337,7 +335,22 @@ pub(super) fn split(
     rules: &Rules,
 ) -> (HashMap<Part, f64>, Vec<HashMap<Part, f64>>, GpuSplit) {
     let placed = place(gpu, &rules.gpu, windows);
-    let (mut by_part, by_name, idle) = sweep(&placed, windows);
+    // One sweep per window (the spread needs each), merged for the totals.
+    let swept: Vec<Swept> = windows.iter().map(|w| sweep(&placed, &[*w])).collect();
+    let mut by_part: HashMap<Part, f64> = HashMap::new();
+    let mut by_name: HashMap<(u32, Part), f64> = HashMap::new();
+    let mut idle: Vec<(u64, u64)> = vec![];
+    for (p, n, i) in &swept {
+        for (k, v) in p {
+            *by_part.entry(*k).or_default() += v;
+        }
+        for (k, v) in n {
+            *by_name.entry(*k).or_default() += v;
+        }
+        idle.extend(i);
+    }
+    // Sorted and disjoint (windows do not overlap), for the ticks' lookup below.
+    idle.sort_unstable();
     let idle_s: f64 = idle.iter().map(|(a, b)| (b - a) as f64 * 1e-9).sum();
     // The host's part at ticks inside idle intervals (the engine thread's).
     let classes = trace.classes(rules);
@@ -345,7 +358,8 @@ pub(super) fn split(
     let mut host: HashMap<Part, u64> = HashMap::new();
     let mut idle_ticks = 0u64;
     for t in &trace.ticks {
-        if idle.iter().any(|&(a, b)| (a..b).contains(&t.at_ns)) {
+        let k = idle.partition_point(|&(a, _)| a <= t.at_ns);
+        if k > 0 && t.at_ns < idle[k - 1].1 {
             let p = t
                 .samples
                 .iter()
@@ -361,7 +375,8 @@ pub(super) fn split(
         .iter()
         .map(|(p, n)| (*p, *n as f64 / idle_ticks.max(1) as f64))
         .collect();
-    idle_host.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // Largest first; ties in part order, so that a split prints the same every time.
+    idle_host.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     // Idle time the host spends outside the forward pass is that host part's (sampling, the
     // engine's own work); the rest stays device idle (launch gaps, synchronisations).
     let host_share = |p: Part| idle_host.iter().find(|x| x.0 == p).map_or(0.0, |x| x.1);
@@ -379,10 +394,9 @@ pub(super) fn split(
         }
     };
     split_idle(&mut by_part, idle_s);
-    let per_window: Vec<HashMap<Part, f64>> = windows
-        .iter()
-        .map(|w| {
-            let (mut m, _, idle_w) = sweep(&placed, &[*w]);
+    let per_window: Vec<HashMap<Part, f64>> = swept
+        .into_iter()
+        .map(|(mut m, _, idle_w)| {
             split_idle(
                 &mut m,
                 idle_w.iter().map(|(a, b)| (b - a) as f64 * 1e-9).sum(),
@@ -405,7 +419,10 @@ pub(super) fn split(
             s: *s,
         })
         .collect();
-    top.sort_by(|a, b| b.s.total_cmp(&a.s));
+    top.sort_by(|a, b| {
+        b.s.total_cmp(&a.s)
+            .then_with(|| (&a.name, a.part).cmp(&(&b.name, b.part)))
+    });
     top.truncate(40);
     let mut copies: HashMap<(ActKind, u64), (u64, f64)> = HashMap::new();
     for a in gpu.activities.iter().filter(|a| a.kind != ActKind::Kernel) {
@@ -432,7 +449,7 @@ pub(super) fn split(
             s,
         })
         .collect();
-    top_copies.sort_by(|a, b| b.s.total_cmp(&a.s));
+    top_copies.sort_by(|a, b| b.s.total_cmp(&a.s).then(a.bytes.cmp(&b.bytes)));
     top_copies.truncate(12);
     let gaps: Vec<f64> = idle
         .iter()
@@ -482,11 +499,7 @@ pub(super) fn shares(
                 part: p,
                 wall_s: w,
                 wall_share: if total > 0.0 { w / total } else { 0.0 },
-                per_unit_ms: if units > 0 {
-                    w / units as f64 * 1e3
-                } else {
-                    0.0
-                },
+                per_unit_ms: super::per_unit_ms(w, units),
                 per_unit_range_ms: [if lo.is_finite() { lo } else { 0.0 }, hi],
                 cpu_s: 0.0,
                 cpu_share: 0.0,

@@ -204,6 +204,19 @@ impl Session {
         Ok(())
     }
 
+    /// Sets up iteration `i` of an ABBA schedule (without, with, with, without, ...), so
+    /// that a drift in the machine falls on both sides alike: resumes attribution for the
+    /// attributed iterations, pauses it for the others, and says which this one is.
+    pub fn abba(&self, i: usize) -> Result<bool> {
+        let attributed = matches!(i % 4, 1 | 2);
+        if attributed {
+            self.resume()?;
+        } else {
+            self.pause()?;
+        }
+        Ok(attributed)
+    }
+
     /// Marks `[start, end]` as a timed region of `phase` that timed `units` tokens (or
     /// requests).
     pub fn window(&mut self, phase: &str, start: Instant, end: Instant, units: u64) {
@@ -410,13 +423,6 @@ pub fn attribute(
     let sampled: f64 = wall.values().sum();
     let cpu_total: f64 = cpu.values().sum();
     let timed: f64 = windows.iter().map(|w| w.len_s()).sum();
-    let per = |x: f64| {
-        if units > 0 {
-            x / units as f64 * 1e3
-        } else {
-            0.0
-        }
-    };
     let share = |x: f64, of: f64| if of > 0.0 { x / of } else { 0.0 };
     let mut keys: Vec<Part> = wall.keys().chain(cpu.keys()).copied().collect();
     keys.sort();
@@ -445,7 +451,7 @@ pub fn attribute(
                 wall_s: w,
                 wall_share: share(w, sampled),
                 // The sampled share of the timed figure, so parts sum to the timed time.
-                per_unit_ms: per(share(w, sampled) * timed),
+                per_unit_ms: per_unit_ms(share(w, sampled) * timed, units),
                 cpu_s: c,
                 cpu_share: share(c, cpu_total),
             }
@@ -489,11 +495,7 @@ impl Breakdown {
             sampled_s: sampled,
             timed_s: timed,
             coverage: if timed > 0.0 { sampled / timed } else { 0.0 },
-            per_unit_ms: if units > 0 {
-                timed / units as f64 * 1e3
-            } else {
-                0.0
-            },
+            per_unit_ms: per_unit_ms(timed, units),
             parts: vec![],
             unassigned_wall: 0.0,
             unassigned_cpu: 0.0,
@@ -505,6 +507,15 @@ impl Breakdown {
             vs_suite_pct: None,
             gpu: None,
         }
+    }
+}
+
+/// `seconds` per unit in ms (0 without units).
+fn per_unit_ms(seconds: f64, units: u64) -> f64 {
+    if units > 0 {
+        seconds / units as f64 * 1e3
+    } else {
+        0.0
     }
 }
 

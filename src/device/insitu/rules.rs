@@ -274,8 +274,4 @@ impl GpuRules {
             .map(|r| (r.role, r.part))
             .unwrap_or((Role::Named, None))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
 }
