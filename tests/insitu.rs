@@ -165,19 +165,25 @@ fn toy_trace() -> Trace {
         at_ns: at_ms * 1_000_000,
         resumed: false,
         samples: vec![
+            // the engine thread waits 1 ms for a CPU at each tick in attention
             Sample {
                 tid: 1,
                 cpu_ns: 0,
+                wait_ns: if engine_stack == 1 { 1_000_000 } else { 0 },
                 stack: engine_stack,
             },
+            // the pool worker 0.5 ms at each tick its caller is in the FFN
             Sample {
                 tid: 2,
                 cpu_ns: pool_cpu_ms * 1_000_000,
+                wait_ns: if engine_stack == 0 { 500_000 } else { 0 },
                 stack: 2,
             },
+            // a parked thread's run-queue delay is no part's
             Sample {
                 tid: 3,
                 cpu_ns: 0,
+                wait_ns: 0,
                 stack: 3,
             },
         ],
@@ -252,6 +258,13 @@ fn wall_time_follows_the_engine_thread_and_pool_cpu_its_caller() {
     assert!((b.per_unit_ms - 22.0 / 11.0).abs() < 1e-9);
     // Window 2 holds one FFN tick and two attention ticks: the spread shows it.
     assert!(down.per_unit_range_ms[0] < down.per_unit_range_ms[1]);
+    // Run-queue delay: the engine thread's in its own part, the pool's in its caller's.
+    // Attention ticks 20 and 24 lie in the decode windows, FFN ticks 4, 8, 12 and 16.
+    assert!((attn.wait_s - 0.002).abs() < 1e-12);
+    assert_eq!(attn.pool_wait_s, 0.0);
+    assert!((down.pool_wait_s - 0.002).abs() < 1e-12);
+    assert_eq!(down.wait_s, 0.0);
+    assert!((b.engine_wait_share.unwrap() - 0.002 / 0.022).abs() < 1e-9);
     // The other phase is its own breakdown; an unknown phase is an error.
     let o = attribute(&t, Some("other"), &rules(), "token", 1).unwrap();
     assert_eq!(o.ticks, 1);
@@ -339,8 +352,35 @@ fn spin_marker_for_the_sampler_test(ms: u64) -> u64 {
     busy(ms)
 }
 
+/// The sampler tests take turns: one sampler per process.
+static ONE_SAMPLER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn the_sampler_reads_the_run_queue_delay_of_threads_without_a_cpu() {
+    let _turn = ONE_SAMPLER.lock().unwrap_or_else(|e| e.into_inner());
+    let s = sampler::Sampler::start(std::time::Duration::from_millis(5)).unwrap();
+    // Two more spinning threads than CPUs: two of them are always runnable without a CPU,
+    // so together they wait about twice the wall time (at least 120 ms × (cpus + 2) / cpus).
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spinners: Vec<_> = (0..cpus + 2)
+        .map(|_| std::thread::spawn(|| busy(60)))
+        .collect();
+    for h in spinners {
+        h.join().unwrap();
+    }
+    let raw = s.stop().unwrap();
+    let waited: u64 = raw
+        .ticks
+        .iter()
+        .flat_map(|t| &t.samples)
+        .map(|s| s.wait_ns)
+        .sum();
+    assert!(waited > 20_000_000, "run-queue delay seen: {waited} ns");
+}
+
 #[test]
 fn the_sampler_sees_a_busy_thread_and_a_blocked_one_in_their_own_functions() {
+    let _turn = ONE_SAMPLER.lock().unwrap_or_else(|e| e.into_inner());
     let s = sampler::Sampler::start(std::time::Duration::from_millis(2)).unwrap();
     // A second sampler in the same process is refused.
     assert!(sampler::Sampler::start(std::time::Duration::from_millis(2)).is_err());
@@ -506,6 +546,7 @@ fn gpu_trace() -> Trace {
         samples: vec![Sample {
             tid: 1,
             cpu_ns: 1,
+            wait_ns: 0,
             stack: s,
         }],
     };

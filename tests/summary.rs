@@ -384,6 +384,8 @@ fn the_budget_sets_each_component_sum_beside_the_engine_s_own_figure() {
         per_unit_range_ms: [per_unit_ms, per_unit_ms],
         cpu_s: 0.0,
         cpu_share: 0.0,
+        wait_s: 0.0,
+        pool_wait_s: 0.0,
     };
     e2e.insitu = Some(Breakdown {
         engine: "mistralrs-core 0.8.1".into(),
@@ -415,6 +417,7 @@ fn the_budget_sets_each_component_sum_beside_the_engine_s_own_figure() {
         suite_ms: None,
         vs_suite_pct: None,
         gpu: None,
+        engine_wait_share: None,
     });
     let cases = vec![
         attn,

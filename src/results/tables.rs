@@ -192,23 +192,32 @@ pub fn insitu_parts_table(cases: &[CaseSummary]) -> Table {
 }
 
 /// [`insitu_parts_table`] of named breakdowns (on a GPU, wall % is the device timeline's and
-/// the CPU column is empty).
+/// the CPU columns are empty). `queued` is run-queue delay per unit: the engine thread's
+/// own in the part, and the pool threads' while the engine thread was in it.
 pub fn parts_table(rows: &[Split]) -> Table {
-    let mut t = Table::new(&["case", "part", "ms/unit>", "wall %>", "cpu %>"]);
+    let mut t = Table::new(&[
+        "case",
+        "part",
+        "ms/unit>",
+        "wall %>",
+        "cpu %>",
+        "queued ms/unit>",
+        "pool queued ms/unit>",
+    ]);
     for (case, b) in rows {
         let mut parts = b.parts.clone();
         parts.sort_by(|x, y| y.wall_share.total_cmp(&x.wall_share));
+        let cpu_only = |x: String| if b.gpu.is_some() { String::new() } else { x };
+        let per_unit = |s: f64| format!("{:.3}", s / b.units.max(1) as f64 * 1e3);
         for p in parts {
             t.push([
                 case.to_string(),
                 p.part.to_string(),
                 format!("{:.3}", p.per_unit_ms),
                 format!("{:.1}", p.wall_share * 100.0),
-                if b.gpu.is_some() {
-                    String::new()
-                } else {
-                    format!("{:.1}", p.cpu_share * 100.0)
-                },
+                cpu_only(format!("{:.1}", p.cpu_share * 100.0)),
+                cpu_only(per_unit(p.wait_s)),
+                cpu_only(per_unit(p.pool_wait_s)),
             ]);
         }
     }
@@ -234,6 +243,7 @@ pub fn checks_table(rows: &[Split]) -> Table {
         "coverage %>",
         "unassigned wall %>",
         "unassigned cpu %>",
+        "engine queued %>",
         "ticks>",
     ]);
     let opt = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_default();
@@ -252,6 +262,7 @@ pub fn checks_table(rows: &[Split]) -> Table {
             } else {
                 format!("{:.1}", b.unassigned_cpu * 100.0)
             },
+            opt(b.engine_wait_share.map(|x| x * 100.0), 1),
             b.ticks.to_string(),
         ]);
     }

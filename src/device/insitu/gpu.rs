@@ -503,6 +503,8 @@ pub(super) fn shares(
                 per_unit_range_ms: [if lo.is_finite() { lo } else { 0.0 }, hi],
                 cpu_s: 0.0,
                 cpu_share: 0.0,
+                wait_s: 0.0,
+                pool_wait_s: 0.0,
             }
         })
         .collect()

@@ -277,6 +277,13 @@ pub struct PartShare {
     /// CPU time of all threads in the part, s, and its share of all CPU time sampled.
     pub cpu_s: f64,
     pub cpu_share: f64,
+    /// Run-queue delay in the part, s: time a thread was runnable but had no CPU (preempted,
+    /// or woken and not yet running). `wait_s` is the engine thread's own, `pool_wait_s` the
+    /// pool threads' (given to the part the engine thread is in, as their CPU time is).
+    #[serde(default)]
+    pub wait_s: f64,
+    #[serde(default)]
+    pub pool_wait_s: f64,
 }
 
 /// A case's time split by part.
@@ -325,6 +332,10 @@ pub struct Breakdown {
     /// `unassigned_wall` the share of the windows no kernel rule placed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<GpuSplit>,
+    /// The engine thread's run-queue delay over the windows' time: the share of the timed
+    /// time it was runnable but had no CPU (None: a trace recorded before this was read).
+    #[serde(default)]
+    pub engine_wait_share: Option<f64>,
 }
 
 impl Breakdown {
@@ -377,6 +388,8 @@ pub fn attribute(
     // Per window: wall time by part.
     let mut per_window: Vec<HashMap<Part, f64>> = vec![HashMap::new(); windows.len()];
     let mut cpu: HashMap<Part, f64> = HashMap::new();
+    let mut wait: HashMap<Part, f64> = HashMap::new();
+    let mut pool_wait: HashMap<Part, f64> = HashMap::new();
     let mut ticks = 0usize;
     let mut prev_at: Option<u64> = None;
     for t in &trace.ticks {
@@ -405,10 +418,19 @@ pub fn attribute(
         *wall.entry(engine_part).or_default() += dt as f64 * 1e-9;
         *per_window[wi].entry(engine_part).or_default() += dt as f64 * 1e-9;
         for s in &t.samples {
-            if s.cpu_ns == 0 {
+            if engine_tids.contains(&s.tid) {
+                *wait.entry(engine_part).or_default() += s.wait_ns as f64 * 1e-9;
+            }
+            if s.cpu_ns == 0 && s.wait_ns == 0 {
                 continue;
             }
             let Some(c) = class(s) else { continue };
+            if c.pool && !engine_tids.contains(&s.tid) {
+                *pool_wait.entry(engine_part).or_default() += s.wait_ns as f64 * 1e-9;
+            }
+            if s.cpu_ns == 0 {
+                continue;
+            }
             let own_explains = c.part.is_work() && !(c.pool && c.part == Part::HostEngine);
             let part = if own_explains {
                 c.part
@@ -424,7 +446,13 @@ pub fn attribute(
     let cpu_total: f64 = cpu.values().sum();
     let timed: f64 = windows.iter().map(|w| w.len_s()).sum();
     let share = |x: f64, of: f64| if of > 0.0 { x / of } else { 0.0 };
-    let mut keys: Vec<Part> = wall.keys().chain(cpu.keys()).copied().collect();
+    let mut keys: Vec<Part> = wall
+        .keys()
+        .chain(cpu.keys())
+        .chain(wait.keys())
+        .chain(pool_wait.keys())
+        .copied()
+        .collect();
     keys.sort();
     keys.dedup();
     let parts: Vec<PartShare> = keys
@@ -454,6 +482,8 @@ pub fn attribute(
                 per_unit_ms: per_unit_ms(share(w, sampled) * timed, units),
                 cpu_s: c,
                 cpu_share: share(c, cpu_total),
+                wait_s: wait.get(&p).copied().unwrap_or(0.0),
+                pool_wait_s: pool_wait.get(&p).copied().unwrap_or(0.0),
             }
         })
         .collect();
@@ -464,6 +494,7 @@ pub fn attribute(
     b.unassigned_wall = unassigned(&wall, sampled);
     b.unassigned_cpu = unassigned(&cpu, cpu_total);
     b.parts = parts;
+    b.engine_wait_share = engine_wait_share(trace, &windows, &engine_tids, timed);
     Ok(b)
 }
 
@@ -506,6 +537,7 @@ impl Breakdown {
             suite_ms: None,
             vs_suite_pct: None,
             gpu: None,
+            engine_wait_share: None,
         }
     }
 }
@@ -550,5 +582,26 @@ fn attribute_gpu(
     );
     b.parts = parts;
     b.gpu = Some(split);
+    let engine_tids = trace.engine_threads(&trace.classes(rules));
+    b.engine_wait_share = engine_wait_share(trace, windows, &engine_tids, timed);
     b
+}
+
+/// The engine threads' run-queue delay at the ticks inside `windows`, over `timed` seconds
+/// (None: no tick read any, as in traces recorded before the sampler read it).
+fn engine_wait_share(
+    trace: &Trace,
+    windows: &[&Window],
+    engine_tids: &[i32],
+    timed: f64,
+) -> Option<f64> {
+    let waited: u64 = trace
+        .ticks
+        .iter()
+        .filter(|t| windows.iter().any(|w| w.holds(t.at_ns)))
+        .flat_map(|t| &t.samples)
+        .filter(|s| engine_tids.contains(&s.tid))
+        .map(|s| s.wait_ns)
+        .sum();
+    (waited > 0 && timed > 0.0).then(|| waited as f64 * 1e-9 / timed)
 }

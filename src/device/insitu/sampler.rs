@@ -170,12 +170,38 @@ fn thread_name(tid: i32) -> String {
         .unwrap_or_default()
 }
 
+/// The run-queue delay of thread `tid` of this process so far, ns: the time it was runnable
+/// but not running (the second field of `/proc/self/task/TID/schedstat`; None: not readable).
+fn thread_wait_ns(files: &mut HashMap<i32, std::fs::File>, tid: i32) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    if let std::collections::hash_map::Entry::Vacant(e) = files.entry(tid) {
+        e.insert(std::fs::File::open(format!("/proc/self/task/{tid}/schedstat")).ok()?);
+    }
+    let mut buf = [0u8; 96];
+    // A seq_file read at offset 0 renders the figures afresh.
+    let n = files.get(&tid)?.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One thread at one tick.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     pub tid: i32,
     /// The thread's CPU time since its previous sample, ns (0 on its first).
     pub cpu_ns: u64,
+    /// How long the thread was runnable but waiting for a CPU since its previous sample, ns
+    /// (its run-queue delay: preempted, or woken and not yet running; 0 on its first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wait_ns: u64,
     /// Index into the trace's stacks.
     pub stack: u32,
 }
@@ -322,8 +348,11 @@ fn sample_loop(
         ..Default::default()
     };
     let mut ids: HashMap<Vec<usize>, u32> = HashMap::new();
-    // Per thread: CPU time and stack at its last sample.
+    // Per thread: CPU time and stack at its last sample; run-queue delay at its last sample,
+    // and its open schedstat file.
     let mut last: HashMap<i32, (u64, u32)> = HashMap::new();
+    let mut waits: HashMap<i32, u64> = HashMap::new();
+    let mut sched: HashMap<i32, std::fs::File> = HashMap::new();
     let mut k: u32 = 0;
     let mut expected = 0usize;
     let mut was_paused = false;
@@ -337,23 +366,35 @@ fn sample_loop(
         if resumed {
             // Threads ran unseen during the pause: their CPU since then is not this tick's.
             last.clear();
+            waits.clear();
         }
         let at = started.elapsed();
         let mut samples = Vec::new();
         let mut signalled: Vec<(i32, u64, u64)> = Vec::new();
-        for tid in thread_ids() {
+        let tids = thread_ids();
+        sched.retain(|t, _| tids.contains(t));
+        // Per thread: run-queue delay so far, and since its last sample (0 on its first).
+        let mut wait_now: HashMap<i32, (u64, u64)> = HashMap::new();
+        for tid in tids {
             if tid == me {
                 continue;
             }
             let Some(cpu) = thread_cpu_ns(tid) else {
                 continue;
             };
+            let now = thread_wait_ns(&mut sched, tid).unwrap_or(0);
+            let w = (now, waits.get(&tid).map_or(0, |&p| now.saturating_sub(p)));
+            wait_now.insert(tid, w);
             match last.get(&tid) {
-                Some(&(prev, stack)) if prev == cpu => samples.push(Sample {
-                    tid,
-                    cpu_ns: 0,
-                    stack,
-                }),
+                Some(&(prev, stack)) if prev == cpu => {
+                    waits.insert(tid, w.0);
+                    samples.push(Sample {
+                        tid,
+                        cpu_ns: 0,
+                        wait_ns: w.1,
+                        stack,
+                    })
+                }
                 other => {
                     let d = other.map(|&(p, _)| cpu.saturating_sub(p)).unwrap_or(0);
                     signalled.push((tid, cpu, d));
@@ -407,9 +448,12 @@ fn sample_loop(
         for (tid, cpu, d) in signalled {
             if let Some(&stack) = got.get(&tid) {
                 last.insert(tid, (cpu, stack));
+                let (now, w) = wait_now.get(&tid).copied().unwrap_or_default();
+                waits.insert(tid, now);
                 samples.push(Sample {
                     tid,
                     cpu_ns: d,
+                    wait_ns: w,
                     stack,
                 });
             }
