@@ -3,7 +3,9 @@
 //! Q8_0, HQQ8, AFQ8, F8Q8, FP8 E4M3 at 8 bits), at the preset's projection shapes, for decode (m = 1)
 //! and prefill (m = 128). Set-up records each format's error against the f32 product on the
 //! same inputs, and the format the engine really stores (GGML block types fall back when the
-//! row length is not a multiple of their block).
+//! row length is not a multiple of their block). The unquantized formats also run m = 4: a
+//! decode step of four concurrent sequences, which the CPU's f16 and f32 matmuls (the gemm
+//! crate) take by another path than one row.
 
 use crate::case::{elem_bytes, Case, CaseId, Cost, Ctx, Proj, Runner, Spec};
 use crate::config::{dtype_name, Preset};
@@ -16,6 +18,16 @@ use std::sync::Arc;
 
 /// Rows of the activation: decode and prefill.
 pub const ROWS: &[usize] = &[1, 128];
+/// Rows of the unquantized formats: decode, decode of four sequences, prefill.
+pub const FLOAT_ROWS: &[usize] = &[1, 4, 128];
+
+/// The activation rows `format` runs at.
+pub fn rows(format: Format) -> &'static [usize] {
+    match format {
+        Format::Float(_) => FLOAT_ROWS,
+        Format::Isq(_) => ROWS,
+    }
+}
 
 /// The distinct projection shapes of one layer plus the LM head: `(name, out, in)`.
 pub fn projections(p: &Preset) -> Vec<(Proj, usize, usize)> {
@@ -54,7 +66,7 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     let mut out = Vec::new();
     for format in Format::all() {
         for (proj, n, k) in projections(p) {
-            for &m in ROWS {
+            for &m in rows(format) {
                 let id = CaseId::preset(
                     &p.name,
                     Case::QuantMatmul {
