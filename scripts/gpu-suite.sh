@@ -25,6 +25,10 @@
 #                   concurrency 1, 8 and 32 (INSITU_FILTER, INSITU_CONC override them);
 #                   traces dumped into $CARGO_TARGET_DIR/traces
 #   insitu-large    the same for llama-3-8b through the JSON binary (concurrency 1 and 32)
+#   insitu-pin      the in-situ pass against Criterion on a steady host: processes in a row,
+#                   alternately free and pinned (taskset -c PIN_CPUS, default 2-5), each
+#                   attributing INSITU_FILTER (default SmolLM2's synthetic decode at depth 0)
+#                   into $CARGO_TARGET_DIR/pin-{free,pinned}-ROUND; PIN_ROUNDS (default 1 2 3)
 #   pyenv           the PyTorch peer's Python: carried wheels (.carry/wheels) on top of the
 #                   machine's torch/transformers, into $MRB_HOME/py
 #   peers-small     mistral.rs generation + candle peers for smollm2-135m (synthetic, GGUF),
@@ -113,6 +117,17 @@ for step in "$@"; do
       for c in 1 32; do
         echo "{\"prompt\":\"Hello\",\"iterations\":2,\"max_tokens\":64,\"concurrency\":$c,\"model\":\"llama-3-8b\",\"insitu\":true}" \
           | MISTRALRS_BENCH_INSITU_DUMP=$CARGO_TARGET_DIR/traces/llama-c$c run bin > "$out/json-insitu-llama-c$c.json" 2>>"$log"
+      done ;;
+    insitu-pin)
+      f=${INSITU_FILTER:-^generation/smollm2-135m-synthetic-bf16/decode/tg128/depth0\$}
+      for r in ${PIN_ROUNDS:-1 2 3}; do
+        for mode in free pinned; do
+          pre=(); [[ $mode == pinned ]] && pre=(taskset -c "${PIN_CPUS:-2-5}")
+          echo "-- round $r $mode: $f" >> "$log"
+          MISTRALRS_BENCH_INSITU=1 MISTRALRS_BENCH_MODELS=smollm2-135m \
+            MISTRALRS_BENCH_OUT=$CARGO_TARGET_DIR/pin-$mode-$r CRITERION_HOME=$CARGO_TARGET_DIR/pin-$mode-$r/criterion \
+            timeout --kill-after=10 "$limit" "${pre[@]}" "$root/scripts/run-packed.sh" "$pack" bench "$f" >> "$log" 2>&1
+        done
       done ;;
     pyenv)
       { python3 --version; pip install --quiet --no-deps --no-index --target "${MRB_HOME:-/tmp/mrb}/py" "$root"/.carry/wheels/*.whl;

@@ -164,6 +164,13 @@ fn now() -> Result<(Instant, u64)> {
 }
 
 /// Records the device's activity from `start` to `finish` (one at a time per process).
+///
+/// CUPTI stays attached from `start` to `finish` (`pause` only disables its activity kinds)
+/// and `finish` detaches it (`cuptiFinalize`), so that whatever the process times after
+/// the pass (the next case's Criterion samples) runs without it. Measured on an H200
+/// (2026-12-02, docs/findings.md): attached with its kinds disabled it still slowed a
+/// launch-bound decode by 6–11 %; detaching between iterations instead made both sides
+/// slower and dropped records at concurrency 32, so the pass keeps it attached.
 pub struct Recorder {
     first: (Instant, u64),
 }
@@ -187,19 +194,11 @@ impl Recorder {
     }
 
     fn begin() -> Result<Recorder> {
-        // Once per process: the callbacks stay registered between recorders.
-        static REGISTERED: std::sync::OnceLock<std::result::Result<(), String>> =
-            std::sync::OnceLock::new();
-        REGISTERED
-            .get_or_init(|| {
-                cupti(
-                    "cuptiActivityRegisterCallbacks",
-                    cr::activity::register_callbacks(Some(requested), Some(completed)),
-                )
-                .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|e| anyhow!(e))?;
+        // Every recorder registers the callbacks afresh: `finish` detaches CUPTI.
+        cupti(
+            "cuptiActivityRegisterCallbacks",
+            cr::activity::register_callbacks(Some(requested), Some(completed)),
+        )?;
         let r = Recorder { first: now()? };
         r.resume()?;
         Ok(r)
@@ -230,8 +229,12 @@ impl Recorder {
             .map_err(|_| anyhow!("CUPTI store poisoned"))?
             .take()
             .unwrap_or_default();
+        // Detach CUPTI, so that whatever the process times next (the next case's Criterion
+        // samples) runs as it would without it.
+        let detached = cupti("cuptiFinalize", cr::finalize());
         flushed?;
         paused?;
+        detached?;
         Ok(Recorded {
             store,
             first: self.first,
