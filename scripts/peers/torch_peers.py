@@ -336,7 +336,8 @@ def case_record(case, p, dev, dev_name, dtype_name, shape, flops, nbytes, tokens
         "pct_flop_ceiling": None,
         "fits_in_cache": None,
         "measured_at": now(),
-        "extra": extra,
+        # the intra-op threads it ran with (equal work: the suite's rayon pool has as many)
+        "extra": {**(extra or {}), "threads": torch.get_num_threads()},
     }
 
 
