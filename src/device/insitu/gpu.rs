@@ -19,7 +19,7 @@
 //! Overlapping activities (several streams) share each instant equally, so the parts and the
 //! idle time add up to the windows' length exactly.
 
-use super::rules::{GpuRules, Part, Role, Rules};
+use super::rules::{Class, GpuRules, Part, Role, Rules};
 use super::{PartShare, Trace, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -333,6 +333,7 @@ pub(super) fn split(
     gpu: &GpuTrace,
     windows: &[&Window],
     rules: &Rules,
+    (classes, engine): (&[Class], &[i32]),
 ) -> (HashMap<Part, f64>, Vec<HashMap<Part, f64>>, GpuSplit) {
     let placed = place(gpu, &rules.gpu, windows);
     // One sweep per window (the spread needs each), merged for the totals.
@@ -353,8 +354,6 @@ pub(super) fn split(
     idle.sort_unstable();
     let idle_s: f64 = idle.iter().map(|(a, b)| (b - a) as f64 * 1e-9).sum();
     // The host's part at ticks inside idle intervals (the engine thread's).
-    let classes = trace.classes(rules);
-    let engine = trace.engine_threads(&classes);
     let mut host: HashMap<Part, u64> = HashMap::new();
     let mut idle_ticks = 0u64;
     for t in &trace.ticks {

@@ -494,7 +494,8 @@ pub fn attribute(
     b.unassigned_wall = unassigned(&wall, sampled);
     b.unassigned_cpu = unassigned(&cpu, cpu_total);
     b.parts = parts;
-    b.engine_wait_share = engine_wait_share(trace, &windows, &engine_tids, timed);
+    // The engine threads' delay, summed over its parts above.
+    b.engine_wait_share = wait_share(wait.values().sum(), timed);
     Ok(b)
 }
 
@@ -565,7 +566,10 @@ fn attribute_gpu(
     unit: &str,
     units: u64,
 ) -> Breakdown {
-    let (by_part, per_window, split) = gpu::split(trace, g, windows, rules);
+    let classes = trace.classes(rules);
+    let engine_tids = trace.engine_threads(&classes);
+    let (by_part, per_window, split) =
+        gpu::split(trace, g, windows, rules, (&classes, &engine_tids));
     let parts = gpu::shares(&by_part, &per_window, windows, units);
     let timed: f64 = windows.iter().map(|w| w.len_s()).sum();
     let sampled: f64 = by_part.values().sum();
@@ -582,26 +586,24 @@ fn attribute_gpu(
     );
     b.parts = parts;
     b.gpu = Some(split);
-    let engine_tids = trace.engine_threads(&trace.classes(rules));
-    b.engine_wait_share = engine_wait_share(trace, windows, &engine_tids, timed);
+    b.engine_wait_share = wait_share(engine_wait_s(trace, windows, &engine_tids), timed);
     b
 }
 
-/// The engine threads' run-queue delay at the ticks inside `windows`, over `timed` seconds
-/// (None: no tick read any, as in traces recorded before the sampler read it).
-fn engine_wait_share(
-    trace: &Trace,
-    windows: &[&Window],
-    engine_tids: &[i32],
-    timed: f64,
-) -> Option<f64> {
-    let waited: u64 = trace
+/// The engine threads' run-queue delay at the ticks inside `windows`, s.
+fn engine_wait_s(trace: &Trace, windows: &[&Window], engine_tids: &[i32]) -> f64 {
+    trace
         .ticks
         .iter()
         .filter(|t| windows.iter().any(|w| w.holds(t.at_ns)))
         .flat_map(|t| &t.samples)
         .filter(|s| engine_tids.contains(&s.tid))
-        .map(|s| s.wait_ns)
-        .sum();
-    (waited > 0 && timed > 0.0).then(|| waited as f64 * 1e-9 / timed)
+        .map(|s| s.wait_ns as f64 * 1e-9)
+        .sum()
+}
+
+/// `waited` seconds over `timed` (None: no delay read, as in traces recorded before the
+/// sampler read it).
+fn wait_share(waited: f64, timed: f64) -> Option<f64> {
+    (waited > 0.0 && timed > 0.0).then(|| waited / timed)
 }

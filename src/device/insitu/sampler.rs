@@ -370,11 +370,11 @@ fn sample_loop(
         }
         let at = started.elapsed();
         let mut samples = Vec::new();
-        let mut signalled: Vec<(i32, u64, u64)> = Vec::new();
+        // Threads to signal: tid, CPU time, CPU since its last sample, and run-queue delay so
+        // far and since its last sample (0 on its first).
+        let mut signalled: Vec<(i32, u64, u64, (u64, u64))> = Vec::new();
         let tids = thread_ids();
         sched.retain(|t, _| tids.contains(t));
-        // Per thread: run-queue delay so far, and since its last sample (0 on its first).
-        let mut wait_now: HashMap<i32, (u64, u64)> = HashMap::new();
         for tid in tids {
             if tid == me {
                 continue;
@@ -384,7 +384,6 @@ fn sample_loop(
             };
             let now = thread_wait_ns(&mut sched, tid).unwrap_or(0);
             let w = (now, waits.get(&tid).map_or(0, |&p| now.saturating_sub(p)));
-            wait_now.insert(tid, w);
             match last.get(&tid) {
                 Some(&(prev, stack)) if prev == cpu => {
                     waits.insert(tid, w.0);
@@ -397,7 +396,7 @@ fn sample_loop(
                 }
                 other => {
                     let d = other.map(|&(p, _)| cpu.saturating_sub(p)).unwrap_or(0);
-                    signalled.push((tid, cpu, d));
+                    signalled.push((tid, cpu, d, w));
                 }
             }
             trace
@@ -417,7 +416,7 @@ fn sample_loop(
             trace.late_ticks += 1;
         }
         let base = shared.next.load(Ordering::Acquire);
-        for &(tid, _, _) in &signalled {
+        for &(tid, ..) in &signalled {
             // SAFETY: tgkill with our own pid, a thread id read from /proc, our signal.
             if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal()) } == 0 {
                 expected += 1;
@@ -445,10 +444,9 @@ fn sample_loop(
             });
             got.insert(s.tid.load(Ordering::Relaxed), id);
         }
-        for (tid, cpu, d) in signalled {
+        for (tid, cpu, d, (now, w)) in signalled {
             if let Some(&stack) = got.get(&tid) {
                 last.insert(tid, (cpu, stack));
-                let (now, w) = wait_now.get(&tid).copied().unwrap_or_default();
                 waits.insert(tid, now);
                 samples.push(Sample {
                     tid,
