@@ -3,7 +3,7 @@
 //! `cargo bench -- --list` lists them.
 
 fn main() -> std::process::ExitCode {
-    match mistral_rs_bench::run::harness::main() {
+    match mistral_rs_bench::run::bench_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mistral-rs-bench: {e:#}");

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity};
+use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity, paired};
 use mistral_rs_bench::case::{Ctx, WeightFormat};
 use mistral_rs_bench::config::{parse_dtype, Models};
 use mistral_rs_bench::device::{self, ceilings};
@@ -73,6 +73,56 @@ enum Cmd {
         /// Compare results of builds with different rustflags or target features anyway.
         #[arg(long)]
         allow_build_mismatch: bool,
+    },
+    /// Two builds' bench binaries as workers, case by case and sample by sample in ABBA
+    /// order; flagged cases confirmed in fresh workers. Exit 1 on a confirmed regression.
+    Pair {
+        /// Build A's bench binary (the base).
+        #[arg(long)]
+        a: std::path::PathBuf,
+        /// Build B's bench binary (the candidate).
+        #[arg(long)]
+        b: std::path::PathBuf,
+        /// The folder A runs in (its models.toml); default: here.
+        #[arg(long)]
+        a_dir: Option<std::path::PathBuf>,
+        #[arg(long)]
+        b_dir: Option<std::path::PathBuf>,
+        /// KEY=VALUE added to A's environment (repeatable).
+        #[arg(long)]
+        a_env: Vec<String>,
+        /// KEY=VALUE added to B's environment (repeatable), e.g. an injected slowdown.
+        #[arg(long)]
+        b_env: Vec<String>,
+        /// Cases whose id matches this regex (within the set).
+        #[arg(long)]
+        filter: Option<String>,
+        /// The case set: quick, default or full.
+        #[arg(long, default_value = "default")]
+        set: String,
+        /// Minimum effect size in %.
+        #[arg(long, default_value_t = compare::DEFAULT_THRESHOLD_PCT)]
+        threshold: f64,
+        /// Stop a case when the median ratio's 95 % interval is within ± this, %.
+        #[arg(long, default_value_t = 1.0)]
+        precision: f64,
+        /// The most seconds one case samples.
+        #[arg(long, default_value_t = 4.0)]
+        case_cap_s: f64,
+        /// The most seconds one end-to-end case samples.
+        #[arg(long, default_value_t = 24.0)]
+        e2e_case_cap_s: f64,
+        /// The fewest pairs per case.
+        #[arg(long, default_value_t = 10)]
+        min_pairs: usize,
+        /// Skip the confirmation pass (the verdict is then per first pass).
+        #[arg(long)]
+        no_confirm: bool,
+        #[arg(long)]
+        allow_build_mismatch: bool,
+        /// Write pair.json and pair.md here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// Save this run's results as target-baselines/<MACHINE>/ (refuses to overwrite).
     SaveBaseline {
@@ -298,6 +348,73 @@ fn helper(cmd: Cmd) -> Result<i32> {
             std::fs::create_dir_all(paths::out_dir())?;
             mistral_rs_bench::util::json::write(&out, &rows)?;
             eprintln!("written {}", out.display());
+        }
+        Cmd::Pair {
+            a,
+            b,
+            a_dir,
+            b_dir,
+            a_env,
+            b_env,
+            filter,
+            set,
+            threshold,
+            precision,
+            case_cap_s,
+            e2e_case_cap_s,
+            min_pairs,
+            no_confirm,
+            allow_build_mismatch,
+            out,
+        } => {
+            use mistral_rs_bench::run::pair::{Opts, Side};
+            let env = |v: Vec<String>| -> Result<Vec<(String, String)>> {
+                v.into_iter()
+                    .map(|kv| {
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .ok_or_else(|| anyhow::anyhow!("`{kv}`: expected KEY=VALUE"))
+                    })
+                    .collect()
+            };
+            let req = paired::Request {
+                a: Side {
+                    label: "A".into(),
+                    bin: a,
+                    dir: a_dir,
+                    env: env(a_env)?,
+                },
+                b: Side {
+                    label: "B".into(),
+                    bin: b,
+                    dir: b_dir,
+                    env: env(b_env)?,
+                },
+                opts: Opts {
+                    precision: precision / 100.0,
+                    case_cap: std::time::Duration::from_secs_f64(case_cap_s),
+                    e2e_case_cap: std::time::Duration::from_secs_f64(e2e_case_cap_s),
+                    min_pairs,
+                    ..Opts::PR
+                },
+                threshold_pct: threshold,
+                filter: filter.map(|f| regex::Regex::new(&f)).transpose()?,
+                set: set
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--set `{set}`: use quick, default or full"))?,
+                confirm: !no_confirm,
+                allow_build_mismatch,
+            };
+            let report = paired::run(&req)?;
+            print!("{}", paired::markdown(&report));
+            if let Some(dir) = out {
+                for p in paired::write_outputs(&report, &dir)? {
+                    eprintln!("written {}", p.display());
+                }
+            }
+            if !report.verdict.pass {
+                return Ok(1);
+            }
         }
         Cmd::Compare {
             baseline: base,

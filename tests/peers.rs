@@ -149,6 +149,7 @@ fn summary(device: &str, cases: Vec<CaseSummary>) -> Summary {
         cases,
         derived: serde_json::Value::Null,
         build: None,
+        run: None,
     }
 }
 

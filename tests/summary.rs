@@ -361,6 +361,7 @@ fn cpu_summary(
         cases,
         derived: serde_json::Value::Null,
         build: None,
+        run: None,
     }
 }
 

@@ -2,9 +2,9 @@
 //! summary written by another build is kept aside instead of being merged into.
 
 use candle_core::Device;
-use mistral_rs_bench::case::{CaseId, Cost, Status};
+use mistral_rs_bench::case::{CaseId, CaseSet, Cost, Status};
 use mistral_rs_bench::config::RunProfile;
-use mistral_rs_bench::results::{criterion::BUILD_FILE, writer, Record, Summary};
+use mistral_rs_bench::results::{criterion::BUILD_FILE, writer, Record, RunInfo, Summary};
 use mistral_rs_bench::util::build::BuildInfo;
 
 #[test]
@@ -47,9 +47,15 @@ fn cases_are_stamped_and_another_builds_summary_is_kept_aside() {
         stand_in: None,
         insitu: None,
     };
+    let run = RunInfo {
+        set: CaseSet::Quick,
+        duration_s: 12.5,
+        finished: true,
+    };
     let w = writer::write(
         &Device::Cpu,
         RunProfile::QUICK,
+        &run,
         writer::RunKind::Measured,
         std::slice::from_ref(&rec),
         std::slice::from_ref(&rec),
@@ -68,10 +74,17 @@ fn cases_are_stamped_and_another_builds_summary_is_kept_aside() {
     );
     assert_eq!(w.summary.build, Some(BuildInfo::current()));
     assert_eq!(w.summary.cases.len(), 1);
+    // the run's set and duration are recorded
+    let r = w.summary.run.as_ref().unwrap();
+    assert_eq!(
+        (r.set, r.duration_s, r.finished),
+        (CaseSet::Quick, 12.5, true)
+    );
     // the same build's summary is merged into
     let w = writer::write(
         &Device::Cpu,
         RunProfile::QUICK,
+        &run,
         writer::RunKind::Measured,
         &[],
         &[],

@@ -1,6 +1,8 @@
 //! Layer 8, analysis: what the results mean.
 //!
 //! - [`compare`]: baseline against candidate, regression or noise per case.
+//! - [`paired`]: the pull-request verdict from paired samples of two builds (ABBA pairs,
+//!   confirmation of flagged cases in fresh workers).
 //! - [`baseline`]: saving and merging the baselines under `target-baselines/`.
 //! - [`budget`]: one decode step from component medians beside the engine's ms/token.
 //! - [`fidelity`]: the suite's clock against CUDA events on the same work.
@@ -12,3 +14,4 @@ pub mod baseline;
 pub mod budget;
 pub mod compare;
 pub mod fidelity;
+pub mod paired;

@@ -140,6 +140,20 @@ pub struct Summary {
     /// How the binary that measured these cases was built (rustflags, target features).
     #[serde(default)]
     pub build: Option<BuildInfo>,
+    /// The run that wrote the summary last: its case set and how long it had run.
+    #[serde(default)]
+    pub run: Option<RunInfo>,
+}
+
+/// The run that wrote a summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The case set it measured (`quick`, `default`, `full`).
+    pub set: crate::case::CaseSet,
+    /// Seconds from the bench process's start (after the build) to this write.
+    pub duration_s: f64,
+    /// Whether the run had finished (the last write) or was still going.
+    pub finished: bool,
 }
 
 impl Summary {

@@ -6,7 +6,7 @@
 use super::criterion::{self, read_estimates};
 use super::derive::derive;
 use super::roofline::roofline;
-use super::schema::{CaseSummary, Record, Summary};
+use super::schema::{CaseSummary, Record, RunInfo, Summary};
 use crate::case::Status;
 use crate::config::RunProfile;
 use crate::device::{self, ceilings::Ceilings};
@@ -114,6 +114,7 @@ pub struct Written {
 pub fn write(
     device: &Device,
     profile: RunProfile,
+    run: &RunInfo,
     kind: RunKind,
     recs: &[Record],
     stamp: &[Record],
@@ -187,6 +188,7 @@ pub fn write(
         cases: all,
         derived,
         build: Some(build),
+        run: Some(run.clone()),
     };
     json::write(&path, &summary)?;
     Ok(Written {

@@ -54,11 +54,8 @@ const WITH_VALUE: &[&str] = &[
     "--format",
 ];
 
-/// Whether Criterion's positional filter (a regex, or an exact id with `--exact`) in `args`
-/// selects `full_id`. Used only to decide whether to report a skip; Criterion decides what
-/// runs.
-pub fn selects(args: &[String], full_id: &str) -> bool {
-    let exact = args.iter().any(|a| a == "--exact");
+/// Criterion's positional filter in `args`, if any.
+pub fn filter(args: &[String]) -> Option<String> {
     let mut filter = None;
     let mut i = 0;
     while i < args.len() {
@@ -72,7 +69,15 @@ pub fn selects(args: &[String], full_id: &str) -> bool {
         }
         i += 1;
     }
-    match filter {
+    filter
+}
+
+/// Whether Criterion's positional filter (a regex, or an exact id with `--exact`) in `args`
+/// selects `full_id`. Used only to decide whether to report a skip; Criterion decides what
+/// runs.
+pub fn selects(args: &[String], full_id: &str) -> bool {
+    let exact = args.iter().any(|a| a == "--exact");
+    match filter(args) {
         None => true,
         Some(f) if exact => f == full_id,
         Some(f) => regex::Regex::new(&f)

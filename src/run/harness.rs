@@ -7,25 +7,40 @@
 
 use super::args::{self, Mode};
 use super::profiler::PprofProfiler;
-use super::timing::{spin, time_iters};
-use crate::case::{Ctx, Runner, Spec, Status};
+use super::timing::{pilot, spin, time_iters};
+use crate::case::{set, Build, CaseSet, Ctx, Runner, Spec, Status};
 use crate::config::{dtype_name, Models, Preset, RunProfile};
 use crate::device::{self, ceilings, insitu};
 use crate::parts::{self, Part};
-use crate::results::{tables, writer, Record};
+use crate::results::{tables, writer, Record, RunInfo};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use criterion::{Criterion, SamplingMode, Throughput};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Test knob: `MISTRALRS_BENCH_SLOWDOWN=<regex>=<fraction>` makes every case whose id
 /// matches take `fraction` longer (a busy wait inside the timed region, proportional to the
 /// measured work), so the verdict of `compare` can be checked against a known slowdown.
 pub const SLOWDOWN_ENV: &str = "MISTRALRS_BENCH_SLOWDOWN";
 
+/// Test knob: `MISTRALRS_BENCH_EXTRA_WORK=<regex>=<fraction>` makes every case whose id
+/// matches run `fraction` more of its own iterations inside each timed sample (the paired
+/// runner's workers honour it). Unlike the busy wait of
+/// [`SLOWDOWN_ENV`] it is deterministic work: the same extra instructions every time.
+pub const EXTRA_WORK_ENV: &str = "MISTRALRS_BENCH_EXTRA_WORK";
+
 /// The slowdown the test knob asks for `full_id`, if any.
 pub fn slowdown_for(full_id: &str) -> Option<f64> {
-    let v = std::env::var(SLOWDOWN_ENV).ok()?;
+    knob_for(SLOWDOWN_ENV, full_id)
+}
+
+/// The extra work [`EXTRA_WORK_ENV`] asks for `full_id`, if any.
+pub fn extra_work_for(full_id: &str) -> Option<f64> {
+    knob_for(EXTRA_WORK_ENV, full_id)
+}
+
+fn knob_for(env: &str, full_id: &str) -> Option<f64> {
+    let v = std::env::var(env).ok()?;
     let (re, frac) = v.rsplit_once('=')?;
     let frac: f64 = frac.parse().ok()?;
     regex::Regex::new(re)
@@ -95,17 +110,43 @@ impl GroupOpts {
     }
 }
 
+/// The precision each component case samples for: the 95 % interval of its median within
+/// ±1 % (nvbench's rule, on the median), within the profile's sample count and time cap.
+pub const TARGET_PRECISION: f64 = 0.01;
+/// The most samples a component case takes to reach [`TARGET_PRECISION`].
+pub const MAX_SAMPLES: usize = 60;
+
 /// The bench binary's whole run: every part of the registry, then the summary.
 pub fn main() -> Result<()> {
     let setup = Setup::from_env()?;
     let mut c = criterion(setup.profile);
-    let mut run = Run::new(setup);
+    let mut run = Run::new(setup)?;
     for part in parts::REGISTRY {
         run.part(&mut c, part)?;
     }
     c.final_summary();
     run.flush(true);
     Ok(())
+}
+
+/// Every case a part generates for the selected presets on the selected device, each with
+/// its preset and context (nothing is built yet).
+pub fn specs_of(setup: &Setup, part: &Part) -> Result<Vec<(Preset, Ctx, Spec)>> {
+    let group: &'static str = part.group.into();
+    let mut specs = Vec::new();
+    for preset in &setup.presets {
+        let dtype = device::compute_dtype(&setup.device, preset.dtype())?;
+        let ctx = Ctx {
+            device: setup.device.clone(),
+            dtype,
+        };
+        for spec in (part.specs)(preset, &ctx)
+            .with_context(|| format!("{group}: cases of preset `{}`", preset.name))?
+        {
+            specs.push((preset.clone(), ctx.clone(), spec));
+        }
+    }
+    Ok(specs)
 }
 
 /// The records of one bench process and what writing the summary needs.
@@ -118,18 +159,33 @@ pub struct Run {
     written: usize,
     /// Measured (or read from cache) on first use, only in a measuring run.
     ceilings: Option<Option<ceilings::Ceilings>>,
+    /// The case set this run measures.
+    set: CaseSet,
+    started: Instant,
 }
 
 impl Run {
-    pub fn new(setup: Setup) -> Self {
-        Run {
+    pub fn new(setup: Setup) -> Result<Self> {
+        let mode = args::mode();
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let narrowed = mode != Mode::Bench || args::filter(&args).is_some();
+        let set = CaseSet::for_run(setup.profile.name, narrowed)?;
+        if mode == Mode::Bench {
+            eprintln!(
+                "mistral-rs-bench: case set `{set}` ({} profile)",
+                setup.profile.name
+            );
+        }
+        Ok(Run {
             setup,
-            mode: args::mode(),
-            args: std::env::args().skip(1).collect(),
+            mode,
+            args,
             records: Vec::new(),
             written: 0,
             ceilings: None,
-        }
+            set,
+            started: Instant::now(),
+        })
     }
 
     /// Runs one pipeline part: the cases its generator makes for every selected preset.
@@ -137,21 +193,16 @@ impl Run {
     /// the part's name, each sampled its way.
     pub fn part(&mut self, c: &mut Criterion, part: &Part) -> Result<()> {
         let group: &'static str = part.group.into();
-        let mut specs: Vec<(Preset, Ctx, Spec)> = Vec::new();
-        for preset in &self.setup.presets {
-            let dtype = device::compute_dtype(&self.setup.device, preset.dtype())?;
-            let ctx = Ctx {
-                device: self.setup.device.clone(),
-                dtype,
-            };
-            for spec in (part.specs)(preset, &ctx)
-                .with_context(|| format!("{group}: cases of preset `{}`", preset.name))?
-            {
-                specs.push((preset.clone(), ctx.clone(), spec));
-            }
-        }
-        let (e2e, comp): (Vec<_>, Vec<_>) =
-            specs.into_iter().partition(|(_, _, s)| s.is_end_to_end());
+        let specs = specs_of(&self.setup, part)?;
+        // Only the run's set: a case outside it is not generated for Criterion at all.
+        let ids: Vec<_> = specs.iter().map(|(_, _, s)| s.id.clone()).collect();
+        let sets = set::assign(&ids);
+        let specs = specs
+            .into_iter()
+            .zip(sets)
+            .filter(|(_, smallest)| self.set.holds(*smallest))
+            .map(|(s, _)| s);
+        let (e2e, comp): (Vec<_>, Vec<_>) = specs.partition(|(_, _, s)| s.is_end_to_end());
         for (batch, opts) in [(comp, GroupOpts::default()), (e2e, GroupOpts::end_to_end())] {
             if batch.is_empty() {
                 continue;
@@ -172,7 +223,7 @@ impl Run {
                 SamplingMode::Auto
             });
             for (preset, ctx, spec) in batch {
-                self.bench_spec(&mut g, &preset, &ctx, spec);
+                self.bench_spec(&mut g, &preset, &ctx, spec, opts);
             }
             g.finish();
         }
@@ -187,6 +238,7 @@ impl Run {
         preset: &Preset,
         ctx: &Ctx,
         mut spec: Spec,
+        opts: GroupOpts,
     ) {
         let full_id = spec.full_id();
         let mut rec = Record {
@@ -244,18 +296,62 @@ impl Run {
                 f * 100.0
             );
         }
+        let set_up = |build: Build, device: &Device| {
+            build(device).and_then(|mut r| {
+                // One untimed run so lazy initialisation (kernel loading, cuBLAS handles,
+                // first allocations) is never timed.
+                r.reset()?;
+                r.run()?;
+                device::sync(device)?;
+                Ok(r)
+            })
+        };
+        // A measured component case is set up before Criterion sees it, and a short pilot
+        // sizes its sample count to its noise (more samples, within the cap, until the
+        // median's 95 % interval is expected within ±1 %).
+        let adaptive = self.mode == Mode::Bench
+            && !spec.is_end_to_end()
+            && args::selects(&self.args, &full_id);
+        let mut sampling: Option<serde_json::Value> = None;
+        if adaptive {
+            if let Some(b) = build.take() {
+                match set_up(b, &device)
+                    .and_then(|mut r| pilot(r.as_mut(), &device).map(|p| (r, p)))
+                {
+                    Ok((r, p)) => {
+                        let floor = opts.sample_size.unwrap_or(self.setup.profile.sample_size);
+                        let wanted =
+                            crate::util::stats::samples_for_precision(p.cv, TARGET_PRECISION);
+                        // Criterion's linear sampling runs 1+2+...+n batches: the cap on
+                        // time bounds n.
+                        let cap = Duration::from_millis(self.setup.profile.measurement_ms);
+                        let by_time = ((2.0 * cap.as_secs_f64()
+                            / p.per_iter.as_secs_f64().max(1e-9))
+                        .sqrt()) as usize;
+                        let n = wanted.min(MAX_SAMPLES).min(by_time).max(floor).max(10);
+                        g.sample_size(n);
+                        sampling = Some(serde_json::json!({
+                            "pilot_cv": p.cv,
+                            "pilot_ns_per_iter": p.per_iter.as_nanos() as u64,
+                            "samples_wanted": wanted,
+                            "samples": n,
+                        }));
+                        runner = Some(r);
+                    }
+                    Err(e) => {
+                        eprintln!("FAILED {full_id}: set-up: {e:#}");
+                        failure = Some(format!("set-up: {e:#}"));
+                    }
+                }
+            }
+        }
+        // (iterations, time) of every call Criterion made; the last `samples` are its samples.
+        let mut calls: Vec<(u64, Duration)> = Vec::new();
         g.bench_function(spec.id.local(), |b| {
             ran = true;
             if runner.is_none() && failure.is_none() {
                 if let Some(build) = build.take() {
-                    match build(&device).and_then(|mut r| {
-                        // One untimed run so lazy initialisation (kernel loading, cuBLAS
-                        // handles, first allocations) is never timed.
-                        r.reset()?;
-                        r.run()?;
-                        device::sync(&device)?;
-                        Ok(r)
-                    }) {
+                    match set_up(build, &device) {
                         Ok(r) => runner = Some(r),
                         Err(e) => {
                             eprintln!("FAILED {full_id}: set-up: {e:#}");
@@ -266,14 +362,18 @@ impl Run {
             }
             b.iter_custom(|iters| match (&mut runner, &failure) {
                 (Some(r), None) => match time_iters(r.as_mut(), &device, iters) {
-                    Ok(d) => match slow {
-                        Some(f) => {
-                            let extra = d.mul_f64(f);
-                            spin(extra);
-                            d + extra
-                        }
-                        None => d,
-                    },
+                    Ok(d) => {
+                        let d = match slow {
+                            Some(f) => {
+                                let extra = d.mul_f64(f);
+                                spin(extra);
+                                d + extra
+                            }
+                            None => d,
+                        };
+                        calls.push((iters, d));
+                        d
+                    }
                     Err(e) => {
                         eprintln!("FAILED {full_id}: {e:#}");
                         failure = Some(format!("run: {e:#}"));
@@ -285,6 +385,8 @@ impl Run {
                 _ => Duration::from_nanos(iters),
             });
         });
+        // Reset for the next case of the group (the profile's, or the group's override).
+        g.sample_size(opts.sample_size.unwrap_or(self.setup.profile.sample_size));
         if !ran {
             return; // filtered out
         }
@@ -303,6 +405,29 @@ impl Run {
         }
         if let Some(r) = &runner {
             rec.extra = r.extra();
+            if self.mode == Mode::Bench {
+                let n = sampling
+                    .as_ref()
+                    .and_then(|v| v["samples"].as_u64())
+                    .map(|n| n as usize)
+                    .or(opts.sample_size)
+                    .unwrap_or(self.setup.profile.sample_size);
+                let per: Vec<f64> = calls[calls.len().saturating_sub(n)..]
+                    .iter()
+                    .map(|(i, d)| d.as_secs_f64() / (*i).max(1) as f64)
+                    .collect();
+                let mut v = sampling
+                    .take()
+                    .unwrap_or_else(|| serde_json::json!({"samples": n}));
+                let precision = crate::util::stats::median_precision(&per);
+                v["median_ci95_halfwidth_pct"] = (precision * 100.0).into();
+                v["target_pct"] = (TARGET_PRECISION * 100.0).into();
+                v["target_met"] = (precision <= TARGET_PRECISION).into();
+                if !rec.extra.is_object() {
+                    rec.extra = serde_json::json!({});
+                }
+                rec.extra["sampling"] = v;
+            }
             if let (Some(d), None) = (super::timing::idle_between(), spec.tokens) {
                 // Timed cold (the pool asleep): say so beside the figure.
                 if !rec.extra.is_object() {
@@ -348,9 +473,15 @@ impl Run {
             _ => writer::RunKind::Smoke,
         };
         let ceil = self.ceilings().cloned();
+        let run = RunInfo {
+            set: self.set,
+            duration_s: self.started.elapsed().as_secs_f64(),
+            finished: print,
+        };
         let result = writer::write(
             &self.setup.device,
             self.setup.profile,
+            &run,
             kind,
             &self.records,
             &self.records[self.written..],

@@ -1,10 +1,12 @@
 //! Layer 7, running: what times cases and requests.
 //!
 //! - [`harness`]: Criterion integration: the timed loop with device synchronisation, skips,
-//!   failures, the summary after each case. `benches/bench_main.rs` calls [`harness::main`].
+//!   failures, the summary after each case. `benches/bench_main.rs` calls [`bench_main`].
 //! - [`args`]: what the command line asked Criterion to do (list, test, profile, measure).
 //! - [`timing`]: the timed loop itself (also used by the fidelity check).
 //! - [`profiler`]: pprof flamegraphs for `--profile-time`.
+//! - [`worker`], [`pair`]: the bench binary as a long-lived worker, and the paired runner
+//!   that drives two of them (two builds) sample by sample in ABBA order.
 //! - [`jsonbench`]: the JSON-in/JSON-out protocol of the `mistral-rs-bench` binary.
 //!
 //! Depends on [`crate::results`] and everything below it.
@@ -12,5 +14,17 @@
 pub mod args;
 pub mod harness;
 pub mod jsonbench;
+pub mod pair;
 pub mod profiler;
 pub mod timing;
+pub mod worker;
+
+/// The bench binary: a paired-runner worker when started as one ([`worker::requested`]),
+/// else the Criterion run ([`harness::main`]).
+pub fn bench_main() -> anyhow::Result<()> {
+    if worker::requested() {
+        worker::serve()
+    } else {
+        harness::main()
+    }
+}

@@ -78,3 +78,33 @@ pub fn spin(d: Duration) {
         std::hint::spin_loop();
     }
 }
+
+/// What a short untimed-by-Criterion pilot learnt of a component case: one iteration's
+/// time and the spread of batches of `iters` iterations.
+#[derive(Debug, Clone, Copy)]
+pub struct Pilot {
+    pub per_iter: Duration,
+    pub cv: f64,
+}
+
+/// Batches in the pilot.
+const PILOT_BATCHES: usize = 5;
+/// The shortest pilot batch: long enough to hide the clock and the device synchronisation.
+const PILOT_BATCH: Duration = Duration::from_millis(5);
+
+/// Times `PILOT_BATCHES` batches of at least [`PILOT_BATCH`] each (after the case's untimed
+/// run), for sizing Criterion's sample count to the case's noise.
+pub fn pilot(r: &mut dyn Runner, device: &Device) -> Result<Pilot> {
+    let first = time_iters(r, device, 1)?;
+    let iters = (PILOT_BATCH.as_secs_f64() / first.as_secs_f64().max(1e-9))
+        .ceil()
+        .clamp(1.0, 1e6) as u64;
+    let per: Vec<f64> = (0..PILOT_BATCHES)
+        .map(|_| time_iters(r, device, iters).map(|d| d.as_secs_f64() / iters as f64))
+        .collect::<Result<_>>()?;
+    let s = crate::util::stats::Summary::of(&per);
+    Ok(Pilot {
+        per_iter: Duration::from_secs_f64(s.p50),
+        cv: s.cv,
+    })
+}

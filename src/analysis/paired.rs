@@ -1,0 +1,358 @@
+//! The pull-request verdict from paired samples ([`crate::run::pair`]): per case, per PR.
+//!
+//! **Per case.** Each pair is one sample of build A and one of build B taken back to back
+//! (ABBA order); the statistic is the pair's ratio B / A, so drift between pairs cancels.
+//! The change is the median ratio − 1; its 95 % interval is the distribution-free interval
+//! of the median (order statistics), widened to the t-interval over the rounds' medians
+//! when the rounds (fresh set-ups) disagree; the sign test gives a p-value. A case is **flagged**
+//! as a regression when the interval lies wholly above zero *and* the median change exceeds
+//! `+threshold` (an improvement likewise below), else noise. Like `compare`, and unlike
+//! Criterion (which asks the whole interval to lie beyond its noise threshold), only the
+//! point estimate must pass the threshold.
+//!
+//! **Per PR.** Every flagged case is measured again in a fresh pair of worker processes
+//! (new code layout, new allocations, later machine state); a change counts only when the
+//! confirmation flags it the same way. The PR fails when at least one regression is
+//! confirmed. With a per-case false-flag rate p and independent passes, a clean case fails
+//! the PR with probability about p², so a PR of N cases with about N·p².
+
+use crate::analysis::compare::Verdict;
+use crate::case::Group;
+use crate::run::pair::{Opts, Pair, PairedCase, Side};
+use crate::util::{fmt::fmt_ns, json, stats, table::Table};
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One case's verdict from its pairs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairRow {
+    pub case: String,
+    pub group: Option<Group>,
+    /// Median ns per iteration of each side.
+    pub a_ns: f64,
+    pub b_ns: f64,
+    /// Median pair ratio − 1, %.
+    pub change_pct: f64,
+    /// 95 % interval of the median ratio − 1, %.
+    pub ci_lo_pct: f64,
+    pub ci_hi_pct: f64,
+    /// Two-sided sign test of "no change".
+    pub p_sign: f64,
+    pub pairs: usize,
+    pub stop: String,
+    pub steal_pct: Option<f64>,
+    pub verdict: Verdict,
+    /// The confirmation pass's verdict (flagged cases only).
+    pub confirm: Option<Verdict>,
+    pub confirm_change_pct: Option<f64>,
+}
+
+impl PairRow {
+    /// A flagged change that its confirmation pass flagged the same way.
+    pub fn confirmed(&self) -> bool {
+        self.verdict != Verdict::Noise && self.confirm == Some(self.verdict)
+    }
+}
+
+/// The verdict on one case's pairs.
+pub fn judge(c: &PairedCase, threshold_pct: f64) -> PairRow {
+    let r = c.ratios();
+    let m = stats::median(&r);
+    let (lo, hi) = c.ratio_ci();
+    let (change, lo, hi) = ((m - 1.0) * 100.0, (lo - 1.0) * 100.0, (hi - 1.0) * 100.0);
+    let logs: Vec<f64> = r.iter().map(|x| x.ln()).collect();
+    let verdict = if lo > 0.0 && change > threshold_pct {
+        Verdict::Regression
+    } else if hi < 0.0 && change < -threshold_pct {
+        Verdict::Improvement
+    } else {
+        Verdict::Noise
+    };
+    PairRow {
+        case: c.case.clone(),
+        group: c
+            .case
+            .parse::<crate::case::CaseId>()
+            .ok()
+            .map(|id| id.group()),
+        a_ns: stats::median(&c.a_ns),
+        b_ns: stats::median(&c.b_ns),
+        change_pct: change,
+        ci_lo_pct: lo,
+        ci_hi_pct: hi,
+        p_sign: stats::sign_test_p(&logs),
+        pairs: r.len(),
+        stop: c.stop.clone(),
+        steal_pct: c.steal_pct,
+        verdict,
+        confirm: None,
+        confirm_change_pct: None,
+    }
+}
+
+/// Puts a confirmation pass's verdicts on the flagged rows of the first pass.
+pub fn confirm(rows: &mut [PairRow], again: &[PairRow]) {
+    for r in rows.iter_mut().filter(|r| r.verdict != Verdict::Noise) {
+        if let Some(a) = again.iter().find(|a| a.case == r.case) {
+            r.confirm = Some(a.verdict);
+            r.confirm_change_pct = Some(a.change_pct);
+        }
+    }
+}
+
+/// The whole PR's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrVerdict {
+    /// No confirmed regression.
+    pub pass: bool,
+    pub cases: usize,
+    pub flagged: usize,
+    pub confirmed_regressions: Vec<String>,
+    pub confirmed_improvements: Vec<String>,
+    /// Flagged in the first pass, not in the confirmation.
+    pub unconfirmed: Vec<String>,
+}
+
+pub fn pr_verdict(rows: &[PairRow]) -> PrVerdict {
+    let names = |f: &dyn Fn(&PairRow) -> bool| -> Vec<String> {
+        rows.iter()
+            .filter(|r| f(r))
+            .map(|r| r.case.clone())
+            .collect()
+    };
+    let reg = names(&|r| r.confirmed() && r.verdict == Verdict::Regression);
+    PrVerdict {
+        pass: reg.is_empty(),
+        cases: rows.len(),
+        flagged: rows.iter().filter(|r| r.verdict != Verdict::Noise).count(),
+        confirmed_improvements: names(&|r| r.confirmed() && r.verdict == Verdict::Improvement),
+        unconfirmed: names(&|r| r.verdict != Verdict::Noise && !r.confirmed()),
+        confirmed_regressions: reg,
+    }
+}
+
+/// What to compare and how.
+pub struct Request {
+    pub a: Side,
+    pub b: Side,
+    pub opts: Opts,
+    pub threshold_pct: f64,
+    /// Cases whose id matches (None: all of the set).
+    pub filter: Option<regex::Regex>,
+    pub set: crate::case::CaseSet,
+    /// Re-measure flagged cases in fresh workers.
+    pub confirm: bool,
+    /// Compare builds with different rustflags or target features anyway.
+    pub allow_build_mismatch: bool,
+}
+
+/// The comparison's outputs.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub device: String,
+    pub a: String,
+    pub b: String,
+    pub a_build: String,
+    pub b_build: String,
+    pub set: crate::case::CaseSet,
+    pub opts: Opts,
+    pub threshold_pct: f64,
+    pub verdict: PrVerdict,
+    pub rows: Vec<PairRow>,
+    /// Seconds: the first pass, the confirmation, in all (worker start-up included).
+    pub first_pass_s: f64,
+    pub confirm_s: f64,
+    pub total_s: f64,
+    /// Every case's pairs (first pass, then confirmation).
+    pub pairs: Vec<PairedCase>,
+    pub confirm_pairs: Vec<PairedCase>,
+}
+
+fn pass(req: &Request, cases: &[String]) -> Result<(Vec<PairedCase>, String)> {
+    let mut pair = Pair::start(&req.a, &req.b, req.opts)?;
+    let device = pair.device.clone();
+    let mut out = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let p = pair.measure(c, i % 2 == 1)?;
+        let r = judge(&p, req.threshold_pct);
+        eprintln!(
+            "[{}/{}] {c}: {:+.2} % [{:+.2}, {:+.2}] over {} pairs ({}){}",
+            i + 1,
+            cases.len(),
+            r.change_pct,
+            r.ci_lo_pct,
+            r.ci_hi_pct,
+            r.pairs,
+            r.stop,
+            match r.verdict {
+                Verdict::Noise => String::new(),
+                v => format!(" {v:?}"),
+            }
+        );
+        out.push(p);
+    }
+    Ok((out, device))
+}
+
+/// Runs the comparison: the first pass over the selected cases, then the confirmation of
+/// what it flagged.
+pub fn run(req: &Request) -> Result<Report> {
+    let t0 = Instant::now();
+    let (cases, a_build, b_build) = {
+        let mut pair = Pair::start(&req.a, &req.b, req.opts)?;
+        if !pair.a_build.same_code_paths(&pair.b_build) && !req.allow_build_mismatch {
+            bail!(
+                "{} and {} were built differently ({}): they measure different code paths. \
+                 Rebuild one side, or pass --allow-build-mismatch",
+                req.a.label,
+                req.b.label,
+                pair.a_build.differences(&pair.b_build).join("; ")
+            );
+        }
+        let cases: Vec<String> = pair
+            .cases()?
+            .into_iter()
+            .filter(|c| req.set.holds(c.set))
+            .filter(|c| req.filter.as_ref().is_none_or(|f| f.is_match(&c.id)))
+            .map(|c| c.id)
+            .collect();
+        (cases, pair.a_build.describe(), pair.b_build.describe())
+    };
+    if cases.is_empty() {
+        bail!(
+            "no case of set `{}` matches the filter in both builds",
+            req.set
+        );
+    }
+    let (first, device) = pass(req, &cases)?;
+    let first_pass_s = t0.elapsed().as_secs_f64();
+    let mut rows: Vec<PairRow> = first.iter().map(|p| judge(p, req.threshold_pct)).collect();
+    let flagged: Vec<String> = rows
+        .iter()
+        .filter(|r| r.verdict != Verdict::Noise)
+        .map(|r| r.case.clone())
+        .collect();
+    let t1 = Instant::now();
+    let mut confirm_pairs = Vec::new();
+    if req.confirm && !flagged.is_empty() {
+        eprintln!(
+            "confirming {} flagged case(s) in fresh workers",
+            flagged.len()
+        );
+        let (again, _) = pass(req, &flagged)?;
+        let again_rows: Vec<PairRow> = again.iter().map(|p| judge(p, req.threshold_pct)).collect();
+        confirm(&mut rows, &again_rows);
+        confirm_pairs = again;
+    }
+    let confirm_s = t1.elapsed().as_secs_f64();
+    Ok(Report {
+        device,
+        a: req.a.label.clone(),
+        b: req.b.label.clone(),
+        a_build,
+        b_build,
+        set: req.set,
+        opts: req.opts,
+        threshold_pct: req.threshold_pct,
+        verdict: pr_verdict(&rows),
+        rows,
+        first_pass_s,
+        confirm_s,
+        total_s: t0.elapsed().as_secs_f64(),
+        pairs: first,
+        confirm_pairs,
+    })
+}
+
+fn verdict_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regression => "regression",
+        Verdict::Improvement => "improvement",
+        Verdict::Noise => "noise",
+    }
+}
+
+/// The rows as a table.
+pub fn table(rows: &[PairRow]) -> Table {
+    let mut t = Table::new(&[
+        "case",
+        "A>",
+        "B>",
+        "change>",
+        "95 % interval",
+        "pairs>",
+        "steal %>",
+        "first pass",
+        "confirmation",
+    ]);
+    for r in rows {
+        t.push([
+            r.case.clone(),
+            fmt_ns(r.a_ns),
+            fmt_ns(r.b_ns),
+            format!("{:+.2} %", r.change_pct),
+            format!("[{:+.2}, {:+.2}] %", r.ci_lo_pct, r.ci_hi_pct),
+            r.pairs.to_string(),
+            r.steal_pct.map(|s| format!("{s:.1}")).unwrap_or_default(),
+            verdict_mark(r.verdict).into(),
+            match (r.confirm, r.confirm_change_pct) {
+                (Some(v), Some(c)) => format!("{} ({c:+.2} %)", verdict_mark(v)),
+                _ => String::new(),
+            },
+        ]);
+    }
+    t
+}
+
+/// The report as Markdown: the PR's verdict, then every case.
+pub fn markdown(r: &Report) -> String {
+    let v = &r.verdict;
+    let mut s =
+        format!(
+        "## Paired comparison: {}\n\n{} = A, {} = B, on {}; set `{}`, {} cases, threshold {} %, \
+         precision ±{} % (95 %), {:.0} s in all ({:.0} s first pass, {:.0} s confirmation).\n\n\
+         A: {}.\nB: {}.\n\n",
+        if v.pass { "pass" } else { "FAIL (confirmed regression)" },
+        r.a,
+        r.b,
+        r.device,
+        r.set,
+        v.cases,
+        r.threshold_pct,
+        r.opts.precision * 100.0,
+        r.total_s,
+        r.first_pass_s,
+        r.confirm_s,
+        r.a_build,
+        r.b_build,
+    );
+    s += &format!(
+        "Flagged in the first pass: {}; confirmed regressions: {}; confirmed improvements: {}; \
+         not confirmed: {}.\n\n",
+        v.flagged,
+        list(&v.confirmed_regressions),
+        list(&v.confirmed_improvements),
+        list(&v.unconfirmed)
+    );
+    s += &table(&r.rows).markdown();
+    s
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Writes `pair.json` and `pair.md` under `out`; returns their paths.
+pub fn write_outputs(r: &Report, out: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let (j, m) = (out.join("pair.json"), out.join("pair.md"));
+    json::write(&j, r)?;
+    std::fs::write(&m, markdown(r))?;
+    Ok(vec![j, m])
+}

@@ -1,0 +1,528 @@
+//! The paired runner: two builds (two bench binaries) as long-lived workers
+//! ([`super::worker`]), driven case by case and sample by sample in ABBA order (A B, B A,
+//! A B, ...), so that machine drift, another tenant or a frequency change lands on both
+//! sides of every pair. The statistic is each pair's ratio B / A.
+//!
+//! A case's pairs are spread over a few rounds, each with a fresh set-up of both sides, and
+//! the interval is clustered by round ([`stats::clustered_ratio_ci`]): on these VMs one
+//! set-up's placement moves a memory-bound case by several % for as long as it lives. A
+//! case samples until that interval is within the asked precision (at least `min_pairs`
+//! pairs) or its time cap runs out, as nvbench samples until its noise criterion or its
+//! timeout. Around every case it reads the CPU steal time
+//! (`/proc/stat`) and, on a CUDA device, the SM clock and throttle reasons (`nvidia-smi`);
+//! a case that ends throttled is measured again once.
+//!
+//! What the pairs mean (the verdict, confirmation) is `crate::analysis::paired`'s.
+
+use super::worker::{Listed, Reply, Request, PROTOCOL, REPLY_PREFIX, WORKER_ENV};
+use crate::util::build::BuildInfo;
+use crate::util::stats;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One side of the comparison: a bench binary, the folder it runs in, extra environment.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub label: String,
+    pub bin: PathBuf,
+    pub dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+/// How long and how precisely each case samples.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Opts {
+    /// Stop when the median ratio's 95 % half-width is at most this (a fraction).
+    pub precision: f64,
+    pub min_pairs: usize,
+    pub max_pairs: usize,
+    /// The most time one case may take (both sides, set-up excluded).
+    pub case_cap: Duration,
+    /// The same for an end-to-end case (one sample is one whole request).
+    pub e2e_case_cap: Duration,
+    /// A component sample's target length (iterations are added until one sample is this
+    /// long); end-to-end cases sample one request.
+    pub sample_target: Duration,
+    /// Set-ups per case: the pairs are spread over this many fresh set-ups of both sides, so
+    /// that one allocation's placement (page colouring, alignment) does not decide the
+    /// case. Measured on the 2-core VM with one set-up per case: A/A FFN decode gave +3.0,
+    /// −1.8 and +4.3 % in three passes, each interval excluding zero.
+    pub rounds: usize,
+    /// The same for an end-to-end case (a set-up loads the model: about 2 s a side here).
+    pub e2e_rounds: usize,
+}
+
+impl Opts {
+    /// The PR budget: ±1 % at 95 %, 10 to 200 pairs, 4 s and 4 set-ups per component case,
+    /// 24 s and 3 set-ups per end-to-end case, 20 ms component samples.
+    pub const PR: Opts = Opts {
+        precision: 0.01,
+        min_pairs: 10,
+        max_pairs: 200,
+        case_cap: Duration::from_secs(4),
+        e2e_case_cap: Duration::from_secs(24),
+        sample_target: Duration::from_millis(20),
+        rounds: 4,
+        e2e_rounds: 3,
+    };
+}
+
+/// The device's state around one case (CUDA only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GpuState {
+    pub sm_mhz: f64,
+    pub max_sm_mhz: f64,
+    /// nvidia-smi's active clock-event reasons (a bit mask).
+    pub reasons: u64,
+}
+
+impl GpuState {
+    /// Power, thermal or hardware slowdown (not idle, not application clocks).
+    pub fn throttled(&self) -> bool {
+        self.reasons & (0x4 | 0x8 | 0x40 | 0x80 | 0x100) != 0
+    }
+}
+
+/// One case's pairs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairedCase {
+    pub case: String,
+    pub end_to_end: bool,
+    /// Iterations per sample.
+    pub iters: u64,
+    /// ns per iteration of each sample, pair by pair.
+    pub a_ns: Vec<f64>,
+    pub b_ns: Vec<f64>,
+    /// Pairs per round, in order (each round has its own set-up of both sides).
+    #[serde(default)]
+    pub rounds: Vec<usize>,
+    /// Why sampling stopped: `precision`, `time cap` or `max pairs`.
+    pub stop: String,
+    /// Wall time of the sampling, s.
+    pub wall_s: f64,
+    /// CPU steal time over the sampling, % of all CPU time (`/proc/stat`; None elsewhere).
+    pub steal_pct: Option<f64>,
+    pub gpu_before: Option<GpuState>,
+    pub gpu_after: Option<GpuState>,
+    /// Times it was measured again because the device ended throttled.
+    #[serde(default)]
+    pub redone: u32,
+}
+
+impl PairedCase {
+    /// Each pair's ratio B / A.
+    pub fn ratios(&self) -> Vec<f64> {
+        self.a_ns
+            .iter()
+            .zip(&self.b_ns)
+            .map(|(a, b)| b / a)
+            .collect()
+    }
+
+    /// The 95 % interval of the median ratio, clustered by round
+    /// ([`stats::clustered_ratio_ci`]).
+    pub fn ratio_ci(&self) -> (f64, f64) {
+        stats::clustered_ratio_ci(&self.ratios(), &self.rounds)
+    }
+
+    /// Each round's median ratio.
+    pub fn round_medians(&self) -> Vec<f64> {
+        let r = self.ratios();
+        let mut out = Vec::new();
+        let mut k = 0;
+        for &n in &self.rounds {
+            if n > 0 && k + n <= r.len() {
+                out.push(stats::median(&r[k..k + n]));
+            }
+            k += n;
+        }
+        out
+    }
+}
+
+/// A running worker.
+pub struct Worker {
+    pub label: String,
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+    pub build: BuildInfo,
+    pub device: String,
+}
+
+impl Worker {
+    pub fn spawn(side: &Side) -> Result<Worker> {
+        let mut cmd = Command::new(&side.bin);
+        cmd.arg("--bench")
+            .env(WORKER_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(d) = &side.dir {
+            cmd.current_dir(d).env("MISTRALRS_BENCH_ROOT", d);
+        }
+        for (k, v) in &side.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", side.bin.display()))?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let out = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?);
+        let mut w = Worker {
+            label: side.label.clone(),
+            child,
+            stdin,
+            out,
+            build: BuildInfo::current(),
+            device: String::new(),
+        };
+        match w.read().with_context(|| {
+            format!(
+                "{} ({}) did not answer as a worker: a build from before the paired runner? \
+                 Use the rounds mode (MODE=rounds)",
+                side.label,
+                side.bin.display()
+            )
+        })? {
+            Reply::Hello {
+                protocol,
+                build,
+                device,
+            } => {
+                if protocol != PROTOCOL {
+                    bail!(
+                        "{} speaks worker protocol {protocol}, this runner {PROTOCOL}",
+                        side.label
+                    );
+                }
+                w.build = build;
+                w.device = device;
+                w.signal(libc::SIGSTOP);
+                Ok(w)
+            }
+            other => bail!("{}: expected a greeting, got {other:?}", side.label),
+        }
+    }
+
+    fn read(&mut self) -> Result<Reply> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line)? == 0 {
+                bail!("{}: the worker exited", self.label);
+            }
+            if let Some(json) = line.trim_end().strip_prefix(REPLY_PREFIX) {
+                return serde_json::from_str(json)
+                    .with_context(|| format!("{}: bad reply `{json}`", self.label));
+            }
+        }
+    }
+
+    /// Sends one request and waits for its reply. The worker runs only meanwhile: it is
+    /// continued before the request and stopped after the reply (SIGCONT / SIGSTOP), so that
+    /// its idle threads (rayon's spinning workers, the engine's loop) never compete with the
+    /// other side's sample. Measured on the 2-core VM before this: an A/A pair of one binary
+    /// gave B 7.5-9.9 % faster end-to-end decode and a +22 % FFN outlier.
+    pub fn call(&mut self, req: &Request) -> Result<Reply> {
+        self.signal(libc::SIGCONT);
+        let r = self.call_running(req);
+        self.signal(libc::SIGSTOP);
+        r
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, sig);
+        }
+    }
+
+    fn call_running(&mut self, req: &Request) -> Result<Reply> {
+        writeln!(self.stdin, "{}", serde_json::to_string(req)?)?;
+        self.stdin.flush()?;
+        match self.read()? {
+            Reply::Failed { error } => bail!("{}: {error}", self.label),
+            r => Ok(r),
+        }
+    }
+
+    pub fn list(&mut self) -> Result<Vec<Listed>> {
+        match self.call(&Request::List)? {
+            Reply::Cases { cases } => Ok(cases),
+            r => bail!("{}: expected cases, got {r:?}", self.label),
+        }
+    }
+
+    fn setup(&mut self, case: &str) -> Result<(f64, bool)> {
+        match self.call(&Request::Setup { case: case.into() })? {
+            Reply::Ready {
+                ns_per_iter,
+                end_to_end,
+            } => Ok((ns_per_iter, end_to_end)),
+            r => bail!("{}: expected ready, got {r:?}", self.label),
+        }
+    }
+
+    fn sample(&mut self, iters: u64) -> Result<f64> {
+        match self.call(&Request::Sample { iters })? {
+            Reply::Sampled { ns } => Ok(ns / iters as f64),
+            r => bail!("{}: expected a sample, got {r:?}", self.label),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time counters of `/proc/stat` (all, steal), in ticks.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().next()?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice (guests are in user)
+    let all: u64 = v.iter().take(8).sum();
+    Some((all, *v.get(7)?))
+}
+
+/// The SM clock and clock-event reasons of CUDA device `index` (None without nvidia-smi).
+pub fn gpu_state(index: usize) -> Option<GpuState> {
+    for reasons in [
+        "clocks_event_reasons.active",
+        "clocks_throttle_reasons.active",
+    ] {
+        let out = Command::new("nvidia-smi")
+            .args([
+                "-i",
+                &index.to_string(),
+                &format!("--query-gpu=clocks.sm,clocks.max.sm,{reasons}"),
+                "--format=csv,noheader,nounits",
+            ])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            continue;
+        }
+        let s = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<&str> = s.trim().split(',').map(str::trim).collect();
+        if f.len() == 3 {
+            let r = f[2].trim_start_matches("0x");
+            return Some(GpuState {
+                sm_mhz: f[0].parse().ok()?,
+                max_sm_mhz: f[1].parse().ok()?,
+                reasons: u64::from_str_radix(r, 16).ok()?,
+            });
+        }
+    }
+    None
+}
+
+fn cuda_index(device: &str) -> Option<usize> {
+    device.strip_prefix("cuda").map(|n| n.parse().unwrap_or(0))
+}
+
+/// The paired runner: the two sides and their current workers.
+pub struct Pair {
+    sides: (Side, Side),
+    workers: Option<(Worker, Worker)>,
+    pub opts: Opts,
+    /// The device both sides run on.
+    pub device: String,
+    pub a_build: BuildInfo,
+    pub b_build: BuildInfo,
+}
+
+impl Pair {
+    pub fn start(a: &Side, b: &Side, opts: Opts) -> Result<Pair> {
+        let (wa, wb) = (Worker::spawn(a)?, Worker::spawn(b)?);
+        if wa.device != wb.device {
+            bail!("the two sides run on {} and {}", wa.device, wb.device);
+        }
+        Ok(Pair {
+            sides: (a.clone(), b.clone()),
+            device: wa.device.clone(),
+            a_build: wa.build.clone(),
+            b_build: wb.build.clone(),
+            workers: Some((wa, wb)),
+            opts,
+        })
+    }
+
+    fn a(&mut self) -> &mut Worker {
+        &mut self.workers.as_mut().expect("workers are running").0
+    }
+
+    fn b(&mut self) -> &mut Worker {
+        &mut self.workers.as_mut().expect("workers are running").1
+    }
+
+    /// Replaces both workers by fresh processes, started in the given order.
+    fn respawn(&mut self, b_first: bool) -> Result<()> {
+        // The old ones exit first (Drop kills them), so that the new ones do not meet them.
+        self.workers = None;
+        let (a, b) = (&self.sides.0, &self.sides.1);
+        let (wa, wb) = if b_first {
+            let wb = Worker::spawn(b)?;
+            (Worker::spawn(a)?, wb)
+        } else {
+            let wa = Worker::spawn(a)?;
+            (wa, Worker::spawn(b)?)
+        };
+        if wa.device != self.device || wb.device != self.device {
+            bail!("a worker changed device: {} and {}", wa.device, wb.device);
+        }
+        self.workers = Some((wa, wb));
+        Ok(())
+    }
+
+    /// The cases both builds know (A's order), with their sets.
+    pub fn cases(&mut self) -> Result<Vec<Listed>> {
+        let b: std::collections::BTreeSet<String> =
+            self.b().list()?.into_iter().map(|c| c.id).collect();
+        Ok(self
+            .a()
+            .list()?
+            .into_iter()
+            .filter(|c| b.contains(&c.id))
+            .collect())
+    }
+
+    /// Measures one case (again once if the device ended throttled).
+    pub fn measure(&mut self, case: &str, flip: bool) -> Result<PairedCase> {
+        let mut c = self.measure_once(case, flip)?;
+        if c.gpu_after.as_ref().is_some_and(GpuState::throttled) {
+            eprintln!("mistral-rs-bench pair: {case}: the device ended throttled; measuring again");
+            let mut again = self.measure_once(case, !flip)?;
+            again.redone = c.redone + 1;
+            c = again;
+        }
+        Ok(c)
+    }
+
+    fn setup_both(&mut self, case: &str, b_first: bool) -> Result<(f64, f64, bool)> {
+        let ((na, e2e), (nb, _)) = if b_first {
+            let b = self.b().setup(case)?;
+            (self.a().setup(case)?, b)
+        } else {
+            let a = self.a().setup(case)?;
+            (a, self.b().setup(case)?)
+        };
+        Ok((na, nb, e2e))
+    }
+
+    fn measure_once(&mut self, case: &str, flip: bool) -> Result<PairedCase> {
+        let o = self.opts;
+        let gpu = cuda_index(&self.device);
+        let gpu_before = gpu.and_then(gpu_state);
+        let ticks0 = cpu_ticks();
+        let t0 = Instant::now();
+        let (mut a_ns, mut b_ns, mut rounds) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut iters, mut e2e, mut round) = (1, false, 0);
+        let stop = loop {
+            // Fresh processes and a fresh set-up per round (new weights, new allocations,
+            // new thread placement); start and set-up order alternate between rounds and
+            // between cases, so neither side is always first.
+            let b_first = flip != (round % 2 == 1);
+            self.respawn(b_first)?;
+            let (na, nb, is_e2e) = self.setup_both(case, b_first)?;
+            if round == 0 {
+                e2e = is_e2e;
+                iters = if e2e {
+                    1
+                } else {
+                    (o.sample_target.as_nanos() as f64 / na.min(nb).max(1.0)).ceil() as u64
+                }
+                .max(1);
+            }
+            let (cap, n_rounds) = if e2e {
+                (o.e2e_case_cap, o.e2e_rounds.max(1))
+            } else {
+                (o.case_cap, o.rounds.max(1))
+            };
+            let share = cap.div_f64(n_rounds as f64);
+            let per_round = o.min_pairs.div_ceil(n_rounds);
+            let t_round = Instant::now();
+            let mut n = 0;
+            loop {
+                // ABBA: even pairs A first, odd pairs B first.
+                if (a_ns.len() % 2 == 0) != flip {
+                    a_ns.push(self.a().sample(iters)?);
+                    b_ns.push(self.b().sample(iters)?);
+                } else {
+                    b_ns.push(self.b().sample(iters)?);
+                    a_ns.push(self.a().sample(iters)?);
+                }
+                n += 1;
+                if n < per_round {
+                    continue;
+                }
+                let last = round + 1 >= n_rounds;
+                if last && a_ns.len() >= o.min_pairs && self.precise(&a_ns, &b_ns, &rounds, n) {
+                    break;
+                }
+                if t_round.elapsed() >= share || a_ns.len() >= o.max_pairs {
+                    break;
+                }
+            }
+            self.a().call(&Request::Drop)?;
+            self.b().call(&Request::Drop)?;
+            rounds.push(n);
+            round += 1;
+            if round >= if e2e { o.e2e_rounds } else { o.rounds }.max(1) {
+                break if self.precise(&a_ns, &b_ns, &rounds, 0) {
+                    "precision"
+                } else if a_ns.len() >= o.max_pairs {
+                    "max pairs"
+                } else {
+                    "time cap"
+                };
+            }
+        };
+        let wall_s = t0.elapsed().as_secs_f64();
+        let steal_pct = match (ticks0, cpu_ticks()) {
+            (Some((a0, s0)), Some((a1, s1))) if a1 > a0 => {
+                Some((s1 - s0) as f64 / (a1 - a0) as f64 * 100.0)
+            }
+            _ => None,
+        };
+        let gpu_after = gpu.and_then(gpu_state);
+        Ok(PairedCase {
+            case: case.into(),
+            end_to_end: e2e,
+            iters,
+            a_ns,
+            b_ns,
+            rounds,
+            stop: stop.into(),
+            wall_s,
+            steal_pct,
+            gpu_before,
+            gpu_after,
+            redone: 0,
+        })
+    }
+
+    /// Whether the clustered interval (rounds done, plus `open` pairs of the round under
+    /// way) is within the asked precision.
+    fn precise(&self, a: &[f64], b: &[f64], done: &[usize], open: usize) -> bool {
+        let r: Vec<f64> = a.iter().zip(b).map(|(a, b)| b / a).collect();
+        let mut sizes = done.to_vec();
+        if open > 0 {
+            sizes.push(open);
+        }
+        stats::clustered_precision(&r, &sizes) <= self.opts.precision
+    }
+}

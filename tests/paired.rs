@@ -1,0 +1,203 @@
+//! The paired verdict's statistics on synthetic samples with known effects: pairing cancels
+//! drift, rounds (fresh set-ups) widen the interval, confirmation keeps clean PRs passing.
+
+use mistral_rs_bench::analysis::compare::Verdict;
+use mistral_rs_bench::analysis::paired::{confirm, judge, pr_verdict, PairRow};
+use mistral_rs_bench::run::pair::PairedCase;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+/// `n` pairs in `rounds` equal rounds: A = drift·noise, B = drift·noise·(1 + effect)·shift,
+/// where the drift is shared by both sides of a pair (slow machine drift, ±30 %) and the
+/// shift is one round's set-up effect on B (sd `round_sd`).
+fn case(
+    rng: &mut StdRng,
+    effect: f64,
+    noise_sd: f64,
+    round_sd: f64,
+    n: usize,
+    rounds: usize,
+) -> PairedCase {
+    let noise = Normal::new(0.0, noise_sd).unwrap();
+    let shift = Normal::new(0.0, round_sd.max(1e-12)).unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let per = n / rounds;
+    for _ in 0..rounds {
+        let s = 1.0 + shift.sample(rng);
+        for _ in 0..per {
+            let drift = 1.0 + 0.3 * (rng.random::<f64>() * 2.0 - 1.0);
+            a.push(1e6 * drift * (1.0 + noise.sample(rng)));
+            b.push(1e6 * drift * (1.0 + noise.sample(rng)) * (1.0 + effect) * s);
+        }
+    }
+    PairedCase {
+        case: "small_ops/smollm2-135m/rmsnorm/t1".into(),
+        end_to_end: false,
+        iters: 1,
+        a_ns: a,
+        b_ns: b,
+        rounds: vec![per; rounds],
+        stop: "precision".into(),
+        wall_s: 1.0,
+        steal_pct: Some(0.0),
+        gpu_before: None,
+        gpu_after: None,
+        redone: 0,
+    }
+}
+
+#[test]
+fn pairing_cancels_drift_shared_by_both_sides() {
+    let mut rng = StdRng::seed_from_u64(1);
+    // ±30 % drift between pairs, 1 % noise per sample, a true 5 % slowdown.
+    let c = case(&mut rng, 0.05, 0.01, 0.0, 40, 4);
+    let r = judge(&c, 3.0);
+    assert_eq!(r.verdict, Verdict::Regression, "{r:?}");
+    assert!((r.change_pct - 5.0).abs() < 1.0, "{}", r.change_pct);
+    assert!(r.ci_hi_pct - r.ci_lo_pct < 3.0, "{r:?}");
+    // The two sides' own medians, unpaired, carry the drift: their spread is ±30 %.
+    let spread = |v: &[f64]| {
+        let (mn, mx) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        mx / mn
+    };
+    assert!(spread(&c.a_ns) > 1.3);
+    // The same drift with no change: noise.
+    let c = case(&mut rng, 0.0, 0.01, 0.0, 40, 4);
+    assert_eq!(judge(&c, 3.0).verdict, Verdict::Noise);
+}
+
+#[test]
+fn an_improvement_is_flagged_the_other_way() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let r = judge(&case(&mut rng, -0.08, 0.01, 0.0, 40, 4), 3.0);
+    assert_eq!(r.verdict, Verdict::Improvement);
+    assert!(r.ci_hi_pct < 0.0);
+}
+
+#[test]
+fn a_change_below_the_threshold_is_noise_even_when_certain() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let r = judge(&case(&mut rng, 0.015, 0.002, 0.0, 60, 4), 3.0);
+    assert!(r.ci_lo_pct > 0.0, "{r:?}");
+    assert_eq!(r.verdict, Verdict::Noise);
+}
+
+#[test]
+fn set_up_effects_widen_the_interval_instead_of_flagging() {
+    // No true change; each round's set-up moves B by 5 % (sd): with the pairs alone the
+    // interval would exclude zero in most trials.
+    let mut rng = StdRng::seed_from_u64(4);
+    let trials = 200;
+    let mut flagged = 0;
+    for _ in 0..trials {
+        let r = judge(&case(&mut rng, 0.0, 0.005, 0.05, 80, 4), 3.0);
+        if r.verdict != Verdict::Noise {
+            flagged += 1;
+        }
+    }
+    // The t interval over 4 rounds holds its level (≤ 5 % two-sided); allow sampling error.
+    assert!(flagged <= trials / 10, "{flagged} of {trials} flagged");
+}
+
+fn row(case: &str, v: Verdict) -> PairRow {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut r = judge(&case_named(&mut rng, case), 3.0);
+    r.verdict = v;
+    r
+}
+
+fn case_named(rng: &mut StdRng, name: &str) -> PairedCase {
+    let mut c = case(rng, 0.0, 0.01, 0.0, 20, 4);
+    c.case = name.into();
+    c
+}
+
+#[test]
+fn only_confirmed_regressions_fail_the_pr() {
+    let mut rows = vec![
+        row("a", Verdict::Regression),
+        row("b", Verdict::Regression),
+        row("c", Verdict::Improvement),
+        row("d", Verdict::Noise),
+    ];
+    // The confirmation pass: a confirmed, b not, c confirmed.
+    let again = vec![
+        row("a", Verdict::Regression),
+        row("b", Verdict::Noise),
+        row("c", Verdict::Improvement),
+    ];
+    confirm(&mut rows, &again);
+    let v = pr_verdict(&rows);
+    assert!(!v.pass);
+    assert_eq!(v.flagged, 3);
+    assert_eq!(v.confirmed_regressions, ["a"]);
+    assert_eq!(v.confirmed_improvements, ["c"]);
+    assert_eq!(v.unconfirmed, ["b"]);
+    // Without a's confirmation the PR passes.
+    let mut rows = vec![row("a", Verdict::Regression), row("d", Verdict::Noise)];
+    confirm(&mut rows, &[row("a", Verdict::Improvement)]);
+    assert!(pr_verdict(&rows).pass);
+    // A flagged case the confirmation did not measure is not confirmed.
+    let mut rows = vec![row("a", Verdict::Regression)];
+    confirm(&mut rows, &[]);
+    assert!(pr_verdict(&rows).pass);
+}
+
+/// Clean PRs of `n_cases` cases whose set-ups move B by 2 % (sd), measured in `rounds`
+/// rounds a pass: (first-pass per-case flag rate, PRs failed of `prs`).
+fn clean_prs(rng: &mut StdRng, prs: usize, n_cases: usize, rounds: usize) -> (f64, usize) {
+    let (mut first_flags, mut failed) = (0, 0);
+    for _ in 0..prs {
+        let mut rows: Vec<PairRow> = (0..n_cases)
+            .map(|i| {
+                let mut c = case(rng, 0.0, 0.01, 0.02, 40, rounds);
+                c.case = format!("c{i}");
+                judge(&c, 3.0)
+            })
+            .collect();
+        let flagged: Vec<String> = rows
+            .iter()
+            .filter(|r| r.verdict != Verdict::Noise)
+            .map(|r| r.case.clone())
+            .collect();
+        first_flags += flagged.len();
+        // The confirmation: fresh set-ups, so fresh set-up effects.
+        let again: Vec<PairRow> = flagged
+            .into_iter()
+            .map(|name| {
+                let mut c = case(rng, 0.0, 0.01, 0.02, 40, rounds);
+                c.case = name;
+                judge(&c, 3.0)
+            })
+            .collect();
+        confirm(&mut rows, &again);
+        if !pr_verdict(&rows).pass {
+            failed += 1;
+        }
+    }
+    (first_flags as f64 / (prs * n_cases) as f64, failed)
+}
+
+#[test]
+fn confirmation_and_rounds_control_the_per_pr_false_alarm_rate() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let (prs, n_cases) = (100, 60);
+    // One set-up per pass: the pair interval takes the set-up effect for a change, so
+    // about 14 % of clean cases are flagged and a clean PR of 60 cases nearly always fails
+    // its first pass; confirmation (the same flag again in fresh set-ups) cuts that to
+    // roughly 1 - (1 - p²/2)^60, about a quarter of clean PRs: not enough alone.
+    let (p1, failed1) = clean_prs(&mut rng, prs, n_cases, 1);
+    assert!(p1 > 0.05, "per-case first-pass rate {p1}");
+    assert!(1.0 - (1.0 - p1).powi(n_cases as i32) > 0.9);
+    assert!((10..=50).contains(&failed1), "{failed1} of {prs} failed");
+    // Four set-ups per pass (the PR default): the clustered interval holds its level, and
+    // with confirmation hardly a clean PR fails.
+    let (p4, failed4) = clean_prs(&mut rng, prs, n_cases, 4);
+    assert!(p4 < p1 / 3.0, "per-case rate {p4} with rounds vs {p1}");
+    assert!(
+        failed4 <= 3,
+        "{failed4} of {prs} clean PRs failed with rounds"
+    );
+}
