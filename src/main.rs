@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity, paired};
+use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity, paired, sensitivity};
 use mistral_rs_bench::case::{Ctx, WeightFormat};
 use mistral_rs_bench::config::{parse_dtype, Models};
 use mistral_rs_bench::device::{self, ceilings};
@@ -44,6 +44,12 @@ enum Cmd {
         /// Only the component parts (one kernel or layer per case).
         #[arg(long)]
         components: bool,
+    },
+    /// The rates of scripts/verdict-sensitivity.sh's trials, with 95 % Clopper–Pearson
+    /// intervals, as Markdown.
+    VerdictRates {
+        #[arg(default_value = "docs/verdict-sensitivity.csv")]
+        csv: std::path::PathBuf,
     },
     /// Time component cases with the suite's clock and with CUDA events (CUDA builds).
     Fidelity {
@@ -334,6 +340,12 @@ fn helper(cmd: Cmd) -> Result<i32> {
                     println!("{}", part.group);
                 }
             }
+        }
+        Cmd::VerdictRates { csv } => {
+            let t = sensitivity::load(&csv)?;
+            print!("{}", sensitivity::injected(&t).markdown());
+            println!();
+            print!("{}", sensitivity::aa(&t).markdown());
         }
         Cmd::Fidelity {
             cases,

@@ -201,3 +201,36 @@ fn confirmation_and_rounds_control_the_per_pr_false_alarm_rate() {
         "{failed4} of {prs} clean PRs failed with rounds"
     );
 }
+
+#[test]
+fn verdict_rates_count_trials_with_clopper_pearson_intervals() {
+    use mistral_rs_bench::analysis::sensitivity::{aa, injected, load, rate};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.csv");
+    let head = "kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,\
+                target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,\
+                pairs,total_s,steal_pct_max,host,date";
+    let rows = [
+        "work,x,0.05,1,quick,1,1,1,0,5.1,1.0,9.0,regression,regression,90,8.0,0.1,vm,d",
+        "work,x,0.05,2,quick,1,1,0,1,4.9,0.5,9.0,regression,noise,90,8.0,0.1,vm,d",
+        "work,x,0.05,3,quick,1,0,0,1,3.0,-2.0,8.0,noise,,90,4.0,0.1,vm,d",
+        "aa,all,0,1,quick,29,2,0,1,,,,,,900,370.0,0.2,vm,d",
+        "aa,all,0,2,quick,29,1,1,0,,,,,,900,380.0,0.2,vm,d",
+    ];
+    std::fs::write(&p, format!("{head}\n{}\n", rows.join("\n"))).unwrap();
+    let t = load(&p).unwrap();
+    assert_eq!(t.len(), 5);
+    let inj = injected(&t).markdown();
+    // one PR of three failed (confirmed), two of three first-pass flags
+    assert!(inj.contains(&rate(1, 3)), "{inj}");
+    assert!(inj.contains(&rate(2, 3)), "{inj}");
+    let a = aa(&t).markdown();
+    assert!(a.contains(&rate(1, 2)), "{a}");
+    assert!(a.contains(&rate(3, 58)), "{a}");
+    assert!(a.contains(&rate(1, 58)), "{a}");
+    // 0 of 10: the upper bound is 1 - 0.025^(1/10) = 30.8 %
+    assert_eq!(rate(0, 10), "0 of 10 (0.0 %, [0.0, 30.8] %)");
+    // a bad file is an error
+    std::fs::write(&p, "kind,case\naa\n").unwrap();
+    assert!(load(&p).is_err());
+}

@@ -4,8 +4,8 @@
 //!   one shape per phase, each 4- and 8-bit format at the decode shape, the end-to-end kinds
 //!   at small shapes (128-token prompts, 32 new tokens), no real GGUF model.
 //! - [`CaseSet::Default`] (`cargo bench`, ≤ 10 minutes): adds each part's smallest and
-//!   largest context, prefill at its largest size, the decode shapes of record and the real
-//!   model.
+//!   largest context, prefill at its largest size, the longest decode at its deepest context
+//!   and the real model.
 //! - [`CaseSet::Full`]: every case the registry generates.
 //!
 //! The case list does not shrink: `--list`, a filter and the smoke run (`--test`) select
@@ -203,7 +203,8 @@ fn generation_set(id: &CaseId, w: &Workload, p: Place) -> CaseSet {
         Workload::Prefill { .. } if synthetic && p.lo => Quick,
         Workload::Prefill { .. } if synthetic && p.hi => Default,
         Workload::Decode { depth: 0, .. } if synthetic && p.short_decode => Quick,
-        Workload::Decode { .. } if synthetic && !p.short_decode && (p.lo || p.hi) => Default,
+        // The longest decode at its deepest context (depth 0 is the quick shape's).
+        Workload::Decode { .. } if synthetic && !p.short_decode && p.hi => Default,
         Workload::Ttft { .. } if synthetic => Quick,
         Workload::Concurrent { .. } if synthetic && p.lo => Quick,
         Workload::Prefill { .. } if real && p.lo => Default,
@@ -262,7 +263,8 @@ mod tests {
         assert_eq!(
             assign(&v),
             vec![
-                Quick, Default, Quick, Default, Default, Full, Quick, Full, Default, Full, Default,
+                // tg128/depth0 is neither the quick shape nor the deepest decode: full only.
+                Quick, Default, Quick, Full, Default, Full, Quick, Full, Default, Full, Default,
                 Full
             ]
         );

@@ -115,6 +115,13 @@ fn all_specs(setup: &Setup) -> Result<Vec<Spec>> {
 
 /// Serves requests until stdin closes.
 pub fn serve() -> Result<()> {
+    // Die with the controller: it keeps this process stopped (SIGSTOP) between requests, and
+    // a stopped process never sees its stdin close, so a killed controller would leave it.
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
     let setup = Setup::from_env()?;
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();

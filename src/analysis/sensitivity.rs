@@ -1,0 +1,115 @@
+//! `mistral-rs-bench verdict-rates CSV`: the rates of `scripts/verdict-sensitivity.sh`'s
+//! trials, each with its 95 % Clopper–Pearson interval.
+//!
+//! - **Injected** trials (`work`: deterministic extra work, `spin`: a timed busy wait) of
+//!   one case and one fraction: in how many of the trials the PR failed (a confirmed
+//!   regression), and in how many the first pass flagged it.
+//! - **A/A** trials (`aa`, a whole set, one binary on both sides): the per-PR false-alarm
+//!   rate (PRs failed), and the per-case rates over every case comparison of every trial,
+//!   first pass and confirmed.
+
+use crate::util::{stats, table::Table};
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One trial: a row of the CSV (the columns this view reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Trial {
+    pub kind: String,
+    pub case: String,
+    pub fraction: f64,
+    pub trial: u32,
+    pub cases: u64,
+    pub flagged: u64,
+    pub confirmed_regressions: u64,
+    pub pr_pass: u8,
+    pub target_change_pct: Option<f64>,
+    pub target_first: Option<String>,
+    pub total_s: f64,
+}
+
+pub fn load(path: &Path) -> Result<Vec<Trial>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+    r.deserialize()
+        .map(|t| t.with_context(|| format!("{}: a bad row", path.display())))
+        .collect()
+}
+
+/// `k of n (x %, 95 % CI [lo, hi] %)`.
+pub fn rate(k: u64, n: u64) -> String {
+    let (lo, hi) = stats::clopper_pearson(k, n, 0.95);
+    let pct = if n > 0 {
+        k as f64 / n as f64 * 100.0
+    } else {
+        f64::NAN
+    };
+    format!(
+        "{k} of {n} ({pct:.1} %, [{:.1}, {:.1}] %)",
+        lo * 100.0,
+        hi * 100.0
+    )
+}
+
+/// The injected trials, one row per (kind, case, fraction).
+pub fn injected(trials: &[Trial]) -> Table {
+    let mut by: BTreeMap<(String, String, String), Vec<&Trial>> = BTreeMap::new();
+    for t in trials.iter().filter(|t| t.kind != "aa") {
+        by.entry((t.case.clone(), t.kind.clone(), format!("{:.2}", t.fraction)))
+            .or_default()
+            .push(t);
+    }
+    let mut tab = Table::new(&[
+        "case",
+        "knob",
+        "injected>",
+        "PR failed (confirmed)",
+        "first pass flagged",
+        "median change>",
+        "median s/trial>",
+    ]);
+    for ((case, kind, f), v) in by {
+        let n = v.len() as u64;
+        let failed = v.iter().filter(|t| t.pr_pass == 0).count() as u64;
+        let first = v
+            .iter()
+            .filter(|t| t.target_first.as_deref() == Some("regression"))
+            .count() as u64;
+        let ch: Vec<f64> = v.iter().filter_map(|t| t.target_change_pct).collect();
+        let secs: Vec<f64> = v.iter().map(|t| t.total_s).collect();
+        tab.push([
+            case,
+            kind,
+            format!("{:.0} %", f.parse::<f64>().unwrap_or(f64::NAN) * 100.0),
+            rate(failed, n),
+            rate(first, n),
+            format!("{:+.2} %", stats::median(&ch)),
+            format!("{:.1}", stats::median(&secs)),
+        ]);
+    }
+    tab
+}
+
+/// The A/A trials: per PR and per case.
+pub fn aa(trials: &[Trial]) -> Table {
+    let v: Vec<&Trial> = trials.iter().filter(|t| t.kind == "aa").collect();
+    let prs = v.len() as u64;
+    let failed = v.iter().filter(|t| t.pr_pass == 0).count() as u64;
+    let cases: u64 = v.iter().map(|t| t.cases).sum();
+    let flagged: u64 = v.iter().map(|t| t.flagged).sum();
+    let confirmed: u64 = v.iter().map(|t| t.confirmed_regressions).sum();
+    let secs: Vec<f64> = v.iter().map(|t| t.total_s).collect();
+    let mut tab = Table::new(&["A/A", "rate"]);
+    tab.push(["clean PRs failed".into(), rate(failed, prs)]);
+    tab.push(["cases flagged, first pass".into(), rate(flagged, cases)]);
+    tab.push([
+        "cases confirmed as regressions".into(),
+        rate(confirmed, cases),
+    ]);
+    tab.push([
+        "one comparison, median".into(),
+        format!("{:.0} s", stats::median(&secs)),
+    ]);
+    tab
+}
