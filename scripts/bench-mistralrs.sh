@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Runs the suite against a local mistral.rs checkout (a [patch.crates-io] of every
-# mistralrs-* crate it holds) and against the crates.io release this suite pins, alternately,
-# and prints the verdict: the way a mistral.rs contributor checks a change to the engine.
+# mistralrs-* crate it holds) and against the crates.io release this suite pins, as paired
+# workers (`mistral-rs-bench pair`: ABBA per sample, fresh set-ups, confirmation), and prints
+# the verdict: the way a mistral.rs contributor checks a change to the engine.
 #
-#   scripts/bench-mistralrs.sh PATH/TO/mistral.rs [-- criterion filter]
+#   scripts/bench-mistralrs.sh PATH/TO/mistral.rs [-- case filter regex]
 #
-# Environment: ROUNDS (default 3), MISTRALRS_BENCH_PROFILE (default quick), OUT (default
+# Environment: SET (quick, default or full; default quick), OUT (default
 # target/bench-mistralrs; an existing one is replaced only with FORCE=1), THRESHOLD,
-# FEATURES. Both builds share this crate's target folder, so only the mistralrs-* crates
+# PRECISION, FEATURES. MODE=rounds: whole Criterion runs alternated ROUNDS times (default 3)
+# and `compare` (the filter is then Criterion's).
+# Both builds share this crate's target folder, so only the mistralrs-* crates
 # (and what depends on them) compile twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(cd "${1:?usage: scripts/bench-mistralrs.sh PATH/TO/mistral.rs [-- filter]}" && pwd); shift
 [[ ${1:-} == -- ]] && shift
-rounds=${ROUNDS:-3}
+mode=${MODE:-pair}
+[[ $mode == pair || $mode == rounds ]] || { echo "MODE=$mode: use pair or rounds" >&2; exit 2; }
 out=$(realpath -m "${OUT:-target/bench-mistralrs}")
 export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 features=${FEATURES:+--features $FEATURES}
@@ -54,6 +58,12 @@ m = json.load(sys.stdin)
 reg = [p["name"] for p in m["packages"] if p["name"] == "mistralrs-core" and p["source"]]
 sys.exit("the patched build still uses mistralrs-core from crates.io" if reg else 0)'
 cp "$(ls -t target/release/deps/bench_main-* | grep -v '\.d$' | head -1)" "$out/bin/bench-local"
+cargo build -q --release $features --bin mistral-rs-bench
+if [[ $mode == pair ]]; then
+  exec target/release/mistral-rs-bench pair --a "$out/bin/bench-release" --a-dir "$root" --b "$out/bin/bench-local" --b-dir "$root" \
+    --set "${SET:-quick}" ${1:+--filter "$1"} ${THRESHOLD:+--threshold $THRESHOLD} ${PRECISION:+--precision $PRECISION} --out "$out"
+fi
+rounds=${ROUNDS:-3}
 for r in $(seq 1 "$rounds"); do
   for side in release local; do
     echo "== round $r/$rounds: $side"
@@ -61,4 +71,4 @@ for r in $(seq 1 "$rounds"); do
       || { echo "run failed, see $out/$side-round-$r.log" >&2; exit 2; }
   done
 done
-cargo run -q --release $features --bin mistral-rs-bench -- compare "$out/release" "$out/local" ${THRESHOLD:+--threshold $THRESHOLD} --out "$out"
+target/release/mistral-rs-bench compare "$out/release" "$out/local" ${THRESHOLD:+--threshold $THRESHOLD} --out "$out"

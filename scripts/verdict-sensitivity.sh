@@ -1,60 +1,87 @@
 #!/usr/bin/env bash
-# Measures how small a slowdown the `compare` verdict flags on this machine, with the same
-# alternation as scripts/bench-pr.sh: one bench binary, sides A and B run alternately ROUNDS
-# times; B runs with the test knob MISTRALRS_BENCH_SLOWDOWN=<TARGET>=<f> (a busy wait of f
-# times the measured work inside the timed region of the matching case only). For each f in
-# FRACTIONS and each of TRIALS trials it records whether TARGET was flagged as a regression
-# and how many other cases were flagged (false alarms). f = 0 is the A/A check.
+# Measures the paired PR verdict (`mistral-rs-bench pair`) on this machine, resumably: stop
+# it at any time and run it again; trials already in the CSV are skipped. Nothing else
+# should run on the machine meanwhile. Both sides are copies of one bench binary:
+#  - aa:     whole-PR A/A trials of SET (default quick): every case is a clean comparison;
+#            a failed PR is a false alarm.
+#  - work:   one component case, B with MISTRALRS_BENCH_EXTRA_WORK=<case>=<f> (f more of
+#            the case's own iterations in every timed sample: deterministic extra work),
+#            for each f of FRACTIONS; the PR verdict with confirmation, as a PR gets it.
+#  - spin:   the end-to-end case, B with MISTRALRS_BENCH_SLOWDOWN=<case>=<f> (a busy wait of
+#            f times each timed request). Extra work cannot slow a one-request sample by
+#            a fraction: it adds a whole request to every 1/f-th sample, which the median
+#            ignores (tried: +10 % of work measured +0.96 %).
+# The trials interleave (trial 1 of everything, then trial 2, ...), so a stopped study
+# still has some of each.
 #
-#   scripts/verdict-sensitivity.sh [OUTDIR]      # default target/verdict-sensitivity
+#   scripts/verdict-sensitivity.sh [CSV]      # default docs/verdict-sensitivity.csv
 #
-# Environment: CASES (Criterion filter of the cases), TARGET (regex of the slowed case),
-# FRACTIONS (default "0 0.02 0.05 0.10"), TRIALS (default 3), ROUNDS (default 3),
-# THRESHOLD (the verdict's minimum effect, %, default the compare default),
-# MISTRALRS_BENCH_PROFILE (default quick).
+# Environment: TRIALS (default 10), SET (default quick), FRACTIONS (default
+# "0.02 0.03 0.05 0.10"), TARGETS (component case ids, space-separated), E2E_TARGET (an
+# end-to-end case id; FRACTIONS_E2E default "0.05 0.10"), ONLY (aa or inject: work and
+# spin), WORK (per-trial
+# pair.json folders, default target/verdict-sensitivity), and the usual MISTRALRS_BENCH_*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(realpath -m "${1:-target/verdict-sensitivity}")
-[[ -e $out ]] && { echo "$out exists: pass another OUTDIR or remove it" >&2; exit 2; }
-cases=${CASES:-'^(small_ops/smollm2-135m/(rmsnorm|rope)/t1|ffn/smollm2-135m/float/f32/decode/t1|attention/smollm2-135m/decode/naive/ctx512|kv_cache/smollm2-135m/grow512/len512|quant_matmul/smollm2-135m/q4/Q4K/o/m1)$'}
-target=${TARGET:-'^ffn/smollm2-135m/float/f32/decode/t1$'}
-fractions=${FRACTIONS:-0 0.02 0.05 0.10}
-trials=${TRIALS:-3}
-rounds=${ROUNDS:-3}
-threshold=${THRESHOLD:+--threshold $THRESHOLD}
-export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
+csv=$(realpath -m "${1:-docs/verdict-sensitivity.csv}")
+work=$(realpath -m "${WORK:-target/verdict-sensitivity}")
+trials=${TRIALS:-10}
+set_=${SET:-quick}
+fractions=${FRACTIONS:-0.02 0.03 0.05 0.10}
+fractions_e2e=${FRACTIONS_E2E:-0.05 0.10}
+targets=${TARGETS:-small_ops/smollm2-135m/rope/t1 ffn/smollm2-135m/float/f32/decode/t1 quant_matmul/smollm2-135m/q4/Q4K/gate_up/m1}
+e2e_target=${E2E_TARGET:-generation/smollm2-135m-synthetic-bf16/decode/tg32/depth0}
 cargo bench --bench bench_main --no-run 2>&1 | tail -1
 cargo build --release --bin mistral-rs-bench 2>&1 | tail -1
 bin=$(ls -t target/release/deps/bench_main-* | grep -v '\.d$' | head -1)
-mkdir -p "$out"
-echo "fraction,trial,target_verdict,target_change_pct,target_ci_lo,target_ci_hi,false_alarms,cases" > "$out/results.csv"
-for f in $fractions; do
-  for t in $(seq 1 "$trials"); do
-    d=$out/f$f-t$t
-    # reuse this machine's measured ceilings instead of re-measuring them in every run
-    for side in A B; do
-      mkdir -p "$d/$side/out"
-      cp target/mistral-rs-bench/ceilings-*.json "$d/$side/out/" 2>/dev/null || true
-    done
-    for r in $(seq 1 "$rounds"); do
-      CRITERION_HOME=$d/A/round-$r MISTRALRS_BENCH_OUT=$d/A/out "$bin" --bench "$cases" > "$d-A-$r.log" 2>&1
-      CRITERION_HOME=$d/B/round-$r MISTRALRS_BENCH_OUT=$d/B/out MISTRALRS_BENCH_SLOWDOWN="$target=$f" \
-        "$bin" --bench "$cases" > "$d-B-$r.log" 2>&1
-    done
-    rc=0
-    target/release/mistral-rs-bench compare "$d/A" "$d/B" $threshold --out "$d/verdict" > /dev/null || rc=$?
-    [[ $rc -le 1 ]] || { echo "compare failed (exit $rc) for $d" >&2; exit 2; }
-    python3 - "$d/verdict/compare.json" "$target" "$f" "$t" >> "$out/results.csv" <<'PY'
-import json, re, sys
-rows = json.load(open(sys.argv[1]))["rows"]
-tgt = [r for r in rows if re.search(sys.argv[2], r["case"])]
-others = [r for r in rows if r not in tgt and r["verdict"] != "noise"]
-t = tgt[0] if tgt else None
-print(",".join(map(str, [sys.argv[3], sys.argv[4], t["verdict"] if t else "missing",
-      round(t["change_pct"], 2) if t else "", round(t["ci_lo_pct"], 2) if t else "",
-      round(t["ci_hi_pct"], 2) if t else "", len(others), len(rows)])))
+mkdir -p "$work/bin" "$(dirname "$csv")"
+# Two files, so that the two sides are two programs as in a real comparison.
+cp "$bin" "$work/bin/bench-A"; cp "$bin" "$work/bin/bench-B"
+header=kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,pairs,total_s,steal_pct_max,host,date
+[[ -s $csv ]] || echo "$header" > "$csv"
+[[ $(head -1 "$csv") == "$header" ]] || { echo "$csv has another header: pass another CSV" >&2; exit 2; }
+done_key() { grep -q "^$1,$2,$3,$4,$set_," "$csv"; }
+
+trial() { # kind case fraction trial
+  local kind=$1 case=$2 f=$3 t=$4
+  done_key "$kind" "$case" "$f" "$t" && return 0
+  local d=$work/$kind-${case//\//_}-f$f-t$t
+  rm -rf "$d"
+  local args=(pair --a "$work/bin/bench-A" --b "$work/bin/bench-B" --out "$d")
+  if [[ $kind == work ]]; then
+    args+=(--set full --filter "^${case}\$" --b-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$f")
+  elif [[ $kind == spin ]]; then
+    args+=(--set full --filter "^${case}\$" --b-env "MISTRALRS_BENCH_SLOWDOWN=^${case}\$=$f")
+  else
+    args+=(--set "$set_")
+  fi
+  echo "== $kind $case f=$f trial $t"
+  local rc=0
+  target/release/mistral-rs-bench "${args[@]}" > "$d.log" 2>&1 || rc=$?
+  [[ $rc -le 1 ]] || { echo "pair failed (exit $rc), see $d.log" >&2; exit 2; }
+  python3 - "$d/pair.json" "$kind" "$case" "$f" "$t" "$set_" >> "$csv" <<'PY'
+import json, sys, socket, datetime
+r = json.load(open(sys.argv[1]))
+kind, case, f, t, set_ = sys.argv[2:7]
+v, rows = r["verdict"], r["rows"]
+tg = next((x for x in rows if x["case"] == case), None)
+steal = max((p.get("steal_pct") or 0.0) for p in r["pairs"] + r["confirm_pairs"])
+fmt = lambda x: "" if x is None else f"{x:.3f}"
+print(",".join(map(str, [kind, case, f, t, set_, v["cases"], v["flagged"],
+    len(v["confirmed_regressions"]), int(v["pass"]),
+    fmt(tg and tg["change_pct"]), fmt(tg and tg["ci_lo_pct"]), fmt(tg and tg["ci_hi_pct"]),
+    tg["verdict"] if tg else "", (tg.get("confirm") or "") if tg else "",
+    sum(x["pairs"] for x in rows), f"{r['total_s']:.1f}", f"{steal:.2f}",
+    socket.gethostname(), datetime.date.today()])))
 PY
-    tail -1 "$out/results.csv"
-  done
+  tail -1 "$csv"
+}
+
+for t in $(seq 1 "$trials"); do
+  if [[ ${ONLY:-} != aa ]]; then
+    for c in $targets; do for f in $fractions; do trial work "$c" "$f" "$t"; done; done
+    for f in $fractions_e2e; do trial spin "$e2e_target" "$f" "$t"; done
+  fi
+  [[ ${ONLY:-} == inject ]] || trial aa all 0 "$t"
 done
-echo "results: $out/results.csv"
+echo "results: $csv"
