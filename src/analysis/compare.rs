@@ -139,6 +139,20 @@ pub enum Verdict {
     Noise,
 }
 
+impl Verdict {
+    /// The two-part rule, all in %: a regression when the interval `[lo, hi]` lies wholly
+    /// above zero and the `change` exceeds `+threshold`; an improvement likewise below.
+    pub fn of(change: f64, lo: f64, hi: f64, threshold: f64) -> Verdict {
+        if lo > 0.0 && change > threshold {
+            Verdict::Regression
+        } else if hi < 0.0 && change < -threshold {
+            Verdict::Improvement
+        } else {
+            Verdict::Noise
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub case: String,
@@ -195,13 +209,7 @@ pub fn compare_samples(
     let lo = (data.quantile(0.025) - 1.0) * 100.0;
     let hi = (data.quantile(0.975) - 1.0) * 100.0;
     let change = (mn / mo - 1.0) * 100.0;
-    let verdict = if lo > 0.0 && change > threshold_pct {
-        Verdict::Regression
-    } else if hi < 0.0 && change < -threshold_pct {
-        Verdict::Improvement
-    } else {
-        Verdict::Noise
-    };
+    let verdict = Verdict::of(change, lo, hi, threshold_pct);
     Row {
         case: case.to_string(),
         group: case

@@ -63,13 +63,7 @@ pub fn judge(c: &PairedCase, threshold_pct: f64) -> PairRow {
     let (lo, hi) = c.ratio_ci();
     let (change, lo, hi) = ((m - 1.0) * 100.0, (lo - 1.0) * 100.0, (hi - 1.0) * 100.0);
     let logs: Vec<f64> = r.iter().map(|x| x.ln()).collect();
-    let verdict = if lo > 0.0 && change > threshold_pct {
-        Verdict::Regression
-    } else if hi < 0.0 && change < -threshold_pct {
-        Verdict::Improvement
-    } else {
-        Verdict::Noise
-    };
+    let verdict = Verdict::of(change, lo, hi, threshold_pct);
     PairRow {
         case: c.case.clone(),
         group: c
