@@ -131,8 +131,9 @@ pub fn check_builds(base: &Path, cand: &Path, allow: bool) -> Result<String> {
 }
 
 /// The verdict on one case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Verdict {
     Regression,
     Improvement,

@@ -260,14 +260,6 @@ pub fn run(req: &Request) -> Result<Report> {
     })
 }
 
-fn verdict_mark(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regression => "regression",
-        Verdict::Improvement => "improvement",
-        Verdict::Noise => "noise",
-    }
-}
-
 /// The rows as a table.
 pub fn table(rows: &[PairRow]) -> Table {
     let mut t = Table::new(&[
@@ -290,9 +282,9 @@ pub fn table(rows: &[PairRow]) -> Table {
             format!("[{:+.2}, {:+.2}] %", r.ci_lo_pct, r.ci_hi_pct),
             r.pairs.to_string(),
             r.steal_pct.map(|s| format!("{s:.1}")).unwrap_or_default(),
-            verdict_mark(r.verdict).into(),
+            r.verdict.to_string(),
             match (r.confirm, r.confirm_change_pct) {
-                (Some(v), Some(c)) => format!("{} ({c:+.2} %)", verdict_mark(v)),
+                (Some(v), Some(c)) => format!("{v} ({c:+.2} %)"),
                 _ => String::new(),
             },
         ]);

@@ -116,11 +116,7 @@ pub struct PairedCase {
 impl PairedCase {
     /// Each pair's ratio B / A.
     pub fn ratios(&self) -> Vec<f64> {
-        self.a_ns
-            .iter()
-            .zip(&self.b_ns)
-            .map(|(a, b)| b / a)
-            .collect()
+        ratios(&self.a_ns, &self.b_ns)
     }
 
     /// The 95 % interval of the median ratio, clustered by round
@@ -142,6 +138,11 @@ impl PairedCase {
         }
         out
     }
+}
+
+/// Each pair's ratio B / A.
+fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| b / a).collect()
 }
 
 /// A running worker.
@@ -518,7 +519,7 @@ impl Pair {
     /// Whether the clustered interval (rounds done, plus `open` pairs of the round under
     /// way) is within the asked precision.
     fn precise(&self, a: &[f64], b: &[f64], done: &[usize], open: usize) -> bool {
-        let r: Vec<f64> = a.iter().zip(b).map(|(a, b)| b / a).collect();
+        let r = ratios(a, b);
         let mut sizes = done.to_vec();
         if open > 0 {
             sizes.push(open);

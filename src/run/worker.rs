@@ -205,7 +205,7 @@ fn handle(setup: &Setup, active: &mut Option<Active>, req: Request) -> Result<Re
             });
             Reply::Ready {
                 ns_per_iter: d.as_nanos() as f64,
-                end_to_end: spec.tokens.is_some(),
+                end_to_end: spec.is_end_to_end(),
             }
         }
         Request::Sample { iters } => {
