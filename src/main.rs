@@ -5,7 +5,9 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use mistral_rs_bench::analysis::{baseline, budget, compare, fidelity, paired, sensitivity};
+use mistral_rs_bench::analysis::{
+    baseline, budget, compare, fidelity, icount, paired, sensitivity,
+};
 use mistral_rs_bench::case::{Ctx, WeightFormat};
 use mistral_rs_bench::config::{parse_dtype, Models};
 use mistral_rs_bench::device::{self, ceilings};
@@ -127,6 +129,55 @@ enum Cmd {
         #[arg(long)]
         allow_build_mismatch: bool,
         /// Write pair.json and pair.md here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Instruction counts per component case under callgrind (one thread, deterministic),
+    /// of one build or of two builds judged against each other. The binaries must be built
+    /// for a level valgrind runs: RUSTFLAGS="-C target-cpu=x86-64-v3". Exit 1 when B
+    /// executes more than --threshold % more instructions in a case.
+    Icount {
+        /// Build A's bench binary (the base).
+        #[arg(long)]
+        a: std::path::PathBuf,
+        /// Build B's bench binary (the candidate); without it A is only counted.
+        #[arg(long)]
+        b: Option<std::path::PathBuf>,
+        #[arg(long)]
+        a_dir: Option<std::path::PathBuf>,
+        #[arg(long)]
+        b_dir: Option<std::path::PathBuf>,
+        /// KEY=VALUE added to A's environment (repeatable).
+        #[arg(long)]
+        a_env: Vec<String>,
+        /// KEY=VALUE added to B's environment (repeatable), e.g. injected extra work.
+        #[arg(long)]
+        b_env: Vec<String>,
+        /// Component cases whose id matches this regex (within the set).
+        #[arg(long)]
+        filter: Option<String>,
+        /// The case set: quick, default or full.
+        #[arg(long, default_value = "quick")]
+        set: String,
+        /// The model presets counted (MISTRALRS_BENCH_MODELS of both sides).
+        #[arg(long, default_value = "tiny")]
+        models: String,
+        /// Iterations counted per case.
+        #[arg(long, default_value_t = mistral_rs_bench::run::icount::DEFAULT_ITERS)]
+        iters: u64,
+        /// Flag changes of instructions per iteration above this, %.
+        #[arg(long, default_value_t = 1.0)]
+        threshold: f64,
+        /// valgrind processes at once (default: the CPUs here).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Seconds one valgrind process may run.
+        #[arg(long, default_value_t = 600.0)]
+        deadline_s: f64,
+        /// Functions listed per flagged case.
+        #[arg(long, default_value_t = 8)]
+        top: usize,
+        /// callgrind files, icount.json and icount.md (default: target/mistral-rs-bench/icount).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
@@ -341,6 +392,61 @@ fn helper(cmd: Cmd) -> Result<i32> {
                 }
             }
         }
+        Cmd::Icount {
+            a,
+            b,
+            a_dir,
+            b_dir,
+            a_env,
+            b_env,
+            filter,
+            set,
+            models,
+            iters,
+            threshold,
+            jobs,
+            deadline_s,
+            top,
+            out,
+        } => {
+            use mistral_rs_bench::run::pair::Side;
+            let side = |label: &str, bin, dir, env: Vec<String>| -> Result<Side> {
+                let mut env = key_values(env)?;
+                if !env.iter().any(|(k, _)| k == "MISTRALRS_BENCH_MODELS") {
+                    env.push(("MISTRALRS_BENCH_MODELS".into(), models.clone()));
+                }
+                Ok(Side {
+                    label: label.into(),
+                    bin,
+                    dir,
+                    env,
+                })
+            };
+            let out = out.unwrap_or_else(|| paths::out_dir().join("icount"));
+            let req = icount::Request {
+                a: side("A", a, a_dir, a_env)?,
+                b: b.map(|b| side("B", b, b_dir, b_env)).transpose()?,
+                set: set
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--set `{set}`: use quick, default or full"))?,
+                filter: filter.map(|f| regex::Regex::new(&f)).transpose()?,
+                iters,
+                threshold_pct: threshold,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                deadline: std::time::Duration::from_secs_f64(deadline_s),
+                out: out.clone(),
+                top,
+            };
+            let report = icount::run(&req)?;
+            print!("{}", icount::markdown(&report));
+            for p in icount::write_outputs(&report, &out)? {
+                eprintln!("written {}", p.display());
+            }
+            if report.verdict.is_some_and(|v| !v.pass) {
+                return Ok(1);
+            }
+        }
         Cmd::VerdictRates { csv } => {
             let t = sensitivity::load(&csv)?;
             print!("{}", sensitivity::injected(&t).markdown());
@@ -380,27 +486,18 @@ fn helper(cmd: Cmd) -> Result<i32> {
             out,
         } => {
             use mistral_rs_bench::run::pair::{Opts, Side};
-            let env = |v: Vec<String>| -> Result<Vec<(String, String)>> {
-                v.into_iter()
-                    .map(|kv| {
-                        kv.split_once('=')
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .ok_or_else(|| anyhow::anyhow!("`{kv}`: expected KEY=VALUE"))
-                    })
-                    .collect()
-            };
             let req = paired::Request {
                 a: Side {
                     label: "A".into(),
                     bin: a,
                     dir: a_dir,
-                    env: env(a_env)?,
+                    env: key_values(a_env)?,
                 },
                 b: Side {
                     label: "B".into(),
                     bin: b,
                     dir: b_dir,
-                    env: env(b_env)?,
+                    env: key_values(b_env)?,
                 },
                 opts: Opts {
                     precision: precision / 100.0,
@@ -664,4 +761,15 @@ fn insitu_traces(
     }
     let rows: Vec<tables::Split> = named.iter().map(|(n, b)| (n.as_str(), b)).collect();
     print_splits(&rows, format)
+}
+
+/// `KEY=VALUE` arguments as pairs.
+fn key_values(v: Vec<String>) -> Result<Vec<(String, String)>> {
+    v.into_iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("`{kv}`: expected KEY=VALUE"))
+        })
+        .collect()
 }

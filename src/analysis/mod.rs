@@ -3,6 +3,7 @@
 //! - [`compare`]: baseline against candidate, regression or noise per case.
 //! - [`paired`]: the pull-request verdict from paired samples of two builds (ABBA pairs,
 //!   confirmation of flagged cases in fresh workers).
+//! - [`icount`]: the instruction-count verdict (callgrind counts of two builds, per case).
 //! - [`sensitivity`]: the measured rates of the paired verdict (injected and A/A trials).
 //! - [`baseline`]: saving and merging the baselines under `target-baselines/`.
 //! - [`budget`]: one decode step from component medians beside the engine's ms/token.
@@ -15,5 +16,6 @@ pub mod baseline;
 pub mod budget;
 pub mod compare;
 pub mod fidelity;
+pub mod icount;
 pub mod paired;
 pub mod sensitivity;

@@ -113,6 +113,28 @@ fn all_specs(setup: &Setup) -> Result<Vec<Spec>> {
     Ok(out)
 }
 
+/// Builds case `case` of this process's registry, resets it and runs it once untimed (first
+/// allocations, kernel loading), then synchronises the device. Also says whether the case is
+/// end to end. Skipped cases are errors.
+pub fn prepare(setup: &Setup, case: &str) -> Result<(Box<dyn Runner>, bool)> {
+    let mut spec = all_specs(setup)?
+        .into_iter()
+        .find(|s| s.full_id() == case)
+        .ok_or_else(|| anyhow!("no case `{case}` in this build"))?;
+    if let Some(why) = spec.skip.take() {
+        bail!("{case} is skipped here: {why}");
+    }
+    let build = spec
+        .build
+        .take()
+        .ok_or_else(|| anyhow!("{case}: no builder"))?;
+    let mut r = build(&setup.device)?;
+    r.reset()?;
+    r.run()?;
+    device::sync(&setup.device)?;
+    Ok((r, spec.is_end_to_end()))
+}
+
 /// Serves requests until stdin closes.
 pub fn serve() -> Result<()> {
     // Die with the controller: it keeps this process stopped (SIGSTOP) between requests, and
@@ -178,22 +200,8 @@ fn handle(setup: &Setup, active: &mut Option<Active>, req: Request) -> Result<Re
         }
         Request::Setup { case } => {
             *active = None;
-            let mut spec = all_specs(setup)?
-                .into_iter()
-                .find(|s| s.full_id() == case)
-                .ok_or_else(|| anyhow!("no case `{case}` in this build"))?;
-            if let Some(why) = spec.skip.take() {
-                bail!("{case} is skipped here: {why}");
-            }
-            let build = spec
-                .build
-                .take()
-                .ok_or_else(|| anyhow!("{case}: no builder"))?;
             let dev = setup.device.clone();
-            let mut r = build(&dev)?;
-            r.reset()?;
-            r.run()?;
-            device::sync(&dev)?;
+            let (mut r, end_to_end) = prepare(setup, &case)?;
             let d = time_iters(r.as_mut(), &dev, 1)?;
             *active = Some(Active {
                 slow: slowdown_for(&case),
@@ -205,7 +213,7 @@ fn handle(setup: &Setup, active: &mut Option<Active>, req: Request) -> Result<Re
             });
             Reply::Ready {
                 ns_per_iter: d.as_nanos() as f64,
-                end_to_end: spec.is_end_to_end(),
+                end_to_end,
             }
         }
         Request::Sample { iters } => {
