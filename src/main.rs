@@ -15,6 +15,7 @@ use mistral_rs_bench::engine::synth;
 use mistral_rs_bench::report::{flame, peers};
 use mistral_rs_bench::results::{derive::derive, tables, writer::preset_layers, Summary};
 use mistral_rs_bench::run::jsonbench;
+use mistral_rs_bench::run::pair::Side;
 use mistral_rs_bench::{parts, util::paths};
 use std::io::Read;
 
@@ -91,17 +92,8 @@ enum Cmd {
         /// Build B's bench binary (the candidate).
         #[arg(long)]
         b: std::path::PathBuf,
-        /// The folder A runs in (its models.toml); default: here.
-        #[arg(long)]
-        a_dir: Option<std::path::PathBuf>,
-        #[arg(long)]
-        b_dir: Option<std::path::PathBuf>,
-        /// KEY=VALUE added to A's environment (repeatable).
-        #[arg(long)]
-        a_env: Vec<String>,
-        /// KEY=VALUE added to B's environment (repeatable), e.g. an injected slowdown.
-        #[arg(long)]
-        b_env: Vec<String>,
+        #[command(flatten)]
+        sides: SideArgs,
         /// Cases whose id matches this regex (within the set).
         #[arg(long)]
         filter: Option<String>,
@@ -143,16 +135,8 @@ enum Cmd {
         /// Build B's bench binary (the candidate); without it A is only counted.
         #[arg(long)]
         b: Option<std::path::PathBuf>,
-        #[arg(long)]
-        a_dir: Option<std::path::PathBuf>,
-        #[arg(long)]
-        b_dir: Option<std::path::PathBuf>,
-        /// KEY=VALUE added to A's environment (repeatable).
-        #[arg(long)]
-        a_env: Vec<String>,
-        /// KEY=VALUE added to B's environment (repeatable), e.g. injected extra work.
-        #[arg(long)]
-        b_env: Vec<String>,
+        #[command(flatten)]
+        sides: SideArgs,
         /// Component cases whose id matches this regex (within the set).
         #[arg(long)]
         filter: Option<String>,
@@ -395,10 +379,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
         Cmd::Icount {
             a,
             b,
-            a_dir,
-            b_dir,
-            a_env,
-            b_env,
+            sides,
             filter,
             set,
             models,
@@ -409,23 +390,11 @@ fn helper(cmd: Cmd) -> Result<i32> {
             top,
             out,
         } => {
-            use mistral_rs_bench::run::pair::Side;
-            let side = |label: &str, bin, dir, env: Vec<String>| -> Result<Side> {
-                let mut env = key_values(env)?;
-                if !env.iter().any(|(k, _)| k == "MISTRALRS_BENCH_MODELS") {
-                    env.push(("MISTRALRS_BENCH_MODELS".into(), models.clone()));
-                }
-                Ok(Side {
-                    label: label.into(),
-                    bin,
-                    dir,
-                    env,
-                })
-            };
+            let models = [("MISTRALRS_BENCH_MODELS", models.as_str())];
             let out = out.unwrap_or_else(|| paths::out_dir().join("icount"));
             let req = icount::Request {
-                a: side("A", a, a_dir, a_env)?,
-                b: b.map(|b| side("B", b, b_dir, b_env)).transpose()?,
+                a: sides.a(a, &models)?,
+                b: b.map(|b| sides.b(b, &models)).transpose()?,
                 set: set
                     .parse()
                     .map_err(|_| anyhow::anyhow!("--set `{set}`: use quick, default or full"))?,
@@ -470,10 +439,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
         Cmd::Pair {
             a,
             b,
-            a_dir,
-            b_dir,
-            a_env,
-            b_env,
+            sides,
             filter,
             set,
             threshold,
@@ -485,20 +451,10 @@ fn helper(cmd: Cmd) -> Result<i32> {
             allow_build_mismatch,
             out,
         } => {
-            use mistral_rs_bench::run::pair::{Opts, Side};
+            use mistral_rs_bench::run::pair::Opts;
             let req = paired::Request {
-                a: Side {
-                    label: "A".into(),
-                    bin: a,
-                    dir: a_dir,
-                    env: key_values(a_env)?,
-                },
-                b: Side {
-                    label: "B".into(),
-                    bin: b,
-                    dir: b_dir,
-                    env: key_values(b_env)?,
-                },
+                a: sides.a(a, &[])?,
+                b: sides.b(b, &[])?,
                 opts: Opts {
                     precision: precision / 100.0,
                     case_cap: std::time::Duration::from_secs_f64(case_cap_s),
@@ -763,13 +719,56 @@ fn insitu_traces(
     print_splits(&rows, format)
 }
 
-/// `KEY=VALUE` arguments as pairs.
-fn key_values(v: Vec<String>) -> Result<Vec<(String, String)>> {
-    v.into_iter()
+/// The two sides' folders and environments (`pair`, `icount`).
+#[derive(clap::Args)]
+struct SideArgs {
+    /// The folder A runs in (its models.toml); default: here.
+    #[arg(long)]
+    a_dir: Option<std::path::PathBuf>,
+    #[arg(long)]
+    b_dir: Option<std::path::PathBuf>,
+    /// KEY=VALUE added to A's environment (repeatable).
+    #[arg(long)]
+    a_env: Vec<String>,
+    /// KEY=VALUE added to B's environment (repeatable), e.g. injected extra work.
+    #[arg(long)]
+    b_env: Vec<String>,
+}
+
+impl SideArgs {
+    fn a(&self, bin: std::path::PathBuf, defaults: &[(&str, &str)]) -> Result<Side> {
+        side("A", bin, &self.a_dir, &self.a_env, defaults)
+    }
+    fn b(&self, bin: std::path::PathBuf, defaults: &[(&str, &str)]) -> Result<Side> {
+        side("B", bin, &self.b_dir, &self.b_env, defaults)
+    }
+}
+
+/// One side: its `KEY=VALUE` arguments, then each default its arguments do not set.
+fn side(
+    label: &str,
+    bin: std::path::PathBuf,
+    dir: &Option<std::path::PathBuf>,
+    kv: &[String],
+    defaults: &[(&str, &str)],
+) -> Result<Side> {
+    let mut env: Vec<(String, String)> = kv
+        .iter()
         .map(|kv| {
             kv.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .ok_or_else(|| anyhow::anyhow!("`{kv}`: expected KEY=VALUE"))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    for (k, v) in defaults {
+        if !env.iter().any(|(e, _)| e == k) {
+            env.push((k.to_string(), v.to_string()));
+        }
+    }
+    Ok(Side {
+        label: label.into(),
+        bin,
+        dir: dir.clone(),
+        env,
+    })
 }
