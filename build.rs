@@ -20,6 +20,35 @@ fn main() {
     println!("cargo:rustc-env=MISTRAL_RS_BENCH_RUSTFLAGS={flags}");
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     println!("cargo:rustc-env=MISTRAL_RS_BENCH_TARGET_FEATURES={features}");
+    // The mistralrs-core this build links, from this crate's Cargo.lock: its version, and
+    // whether it came from crates.io or a local checkout (scripts/engine-manifest.py patches
+    // one in; its revision comes in MISTRALRS_BENCH_ENGINE_REV, as a checkout made with
+    // `git archive` has no .git to ask).
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let lock: toml::Table = toml::from_str(&lock).unwrap_or_default();
+    let core = lock
+        .get("package")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("mistralrs-core"));
+    let version = core
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("unknown");
+    let source = match core.and_then(|p| p.get("source")).and_then(|s| s.as_str()) {
+        Some(s) if s.starts_with("registry+") => "crates.io".to_string(),
+        Some(s) => s.to_string(),
+        None => format!(
+            "checkout {}",
+            std::env::var("MISTRALRS_BENCH_ENGINE_REV")
+                .unwrap_or_else(|_| "(revision not given)".into())
+        ),
+    };
+    println!("cargo:rustc-env=MISTRAL_RS_BENCH_ENGINE_VERSION={version}");
+    println!("cargo:rustc-env=MISTRAL_RS_BENCH_ENGINE_SOURCE={source}");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    println!("cargo:rerun-if-env-changed=MISTRALRS_BENCH_ENGINE_REV");
     let profile = std::env::var("PROFILE").unwrap_or_default();
     println!("cargo:rustc-env=MISTRAL_RS_BENCH_PROFILE={profile}");
     println!("cargo:rerun-if-changed=.git/HEAD");

@@ -7,7 +7,7 @@
 //!
 //! | layer | folder | what it holds |
 //! |---|---|---|
-//! | 0 | [`util`] | paths, JSON files, units, statistics, the table type |
+//! | 0 | [`util`], [`api`] | paths, JSON files, units, statistics, the table type; the engine API adapter (mistral.rs 0.8.1 or 0.9) |
 //! | 1 | [`config`] | `models.toml` presets, run profiles |
 //! | 2 | [`device`] | device selection, sync, probes, memory sampler, measured ceilings |
 //! | 3 | [`case`] | typed case ids, cost, the spec/runner of a case, status |
@@ -21,6 +21,7 @@
 //! harness.
 
 pub mod analysis;
+pub mod api;
 pub mod case;
 pub mod config;
 pub mod device;
@@ -31,5 +32,5 @@ pub mod results;
 pub mod run;
 pub mod util;
 
-/// The mistral.rs release this suite is built against.
-pub const MISTRALRS_VERSION: &str = "0.8.1";
+/// The mistral.rs release this suite is built against (its mistralrs-core version).
+pub const MISTRALRS_VERSION: &str = api::ENGINE_VERSION;

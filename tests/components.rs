@@ -340,7 +340,8 @@ fn rope_rotates_pairs_without_changing_norms() -> Result<()> {
         DType::F32,
         &dev,
     )?;
-    let (q2, _) = rope.forward(&q, &k, &[7])?;
+    let pos = mistral_rs_bench::api::RopePositions::new(7, 1, 5, &dev)?;
+    let (q2, _) = mistral_rs_bench::api::rope(&rope, &q, &k, &pos)?;
     let n1 = q.sqr()?.sum(D::Minus1)?;
     let n2 = q2.sqr()?.sum(D::Minus1)?;
     let d = (n1 - n2)?.abs()?.max_all()?.to_scalar::<f32>()?;

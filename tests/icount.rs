@@ -116,6 +116,7 @@ fn build(features: &[&str], rustflags: &str) -> BuildInfo {
         cargo_features: vec![],
         profile: "release".into(),
         git_commit: "x".into(),
+        engine: "mistralrs-core 0.8.1 (crates.io)".into(),
     }
 }
 

@@ -808,3 +808,116 @@ fn a_recorded_h200_decode_places_every_layers_gemms() {
     let sum: f64 = b.parts.iter().map(|p| p.wall_s).sum();
     assert!((sum - b.timed_s).abs() < 1e-9);
 }
+
+#[test]
+fn the_0_9_2_rules_name_the_parts_of_a_checkout_build() {
+    // mistralrs-core 0.9.2 built from a checkout (scripts/engine-manifest.py): its frames are
+    // `<checkout>/mistralrs-core/src/...`, at v0.9.2's lines; the CPU decode's fused GEMVs
+    // (ops.rs qkv_projections, quantized_ffn) and the merged gate/up of layers::Mlp.
+    let r = Rules::parse(include_str!("../src/engine/attribution-0.9.2.toml")).unwrap();
+    let at = |file: &str, func: &str, line: u32| Frame {
+        func: func.into(),
+        file: Some(format!(
+            "/work/upstream/mistral.rs-v0.9.2/mistralrs-core/src/{file}"
+        )),
+        line: Some(line),
+    };
+    let quant = Frame {
+        func: "try_fused_gemv_shared_lhs_cpu".into(),
+        file: Some("/work/upstream/mistral.rs-v0.9.2/mistralrs-quant/src/gemv/cpu.rs".into()),
+        line: Some(10),
+    };
+    // outermost first, stored innermost first
+    let part = |frames: Vec<Frame>| r.classify(&frames.into_iter().rev().collect::<Vec<_>>());
+    let engine = at("engine/mod.rs", "{async_fn#0}", 470);
+    let c = part(vec![
+        engine.clone(),
+        at("models/llama.rs", "forward", 79),
+        at("ops.rs", "qkv_projections", 4156),
+        quant.clone(),
+    ]);
+    assert_eq!(c.part, Part::QkvoProj);
+    assert!(c.engine);
+    let ffn = |line: u32, inner: Frame| {
+        part(vec![
+            engine.clone(),
+            at("layers.rs", "forward", 3505),
+            at("ops.rs", "quantized_ffn", line),
+            inner,
+        ])
+        .part
+    };
+    assert_eq!(ffn(4124, quant.clone()), Part::FfnGateUp);
+    assert_eq!(ffn(4128, quant.clone()), Part::FfnDown);
+    assert_eq!(ffn(4127, at("ops.rs", "mul_and_act", 3953)), Part::FfnAct);
+    // the merged gate/up and the down projection of layers::Mlp (off CUDA)
+    assert_eq!(
+        part(vec![
+            engine.clone(),
+            at("layers.rs", "forward", 3507),
+            quant.clone()
+        ])
+        .part,
+        Part::FfnGateUp
+    );
+    assert_eq!(
+        part(vec![
+            engine.clone(),
+            at("layers.rs", "forward", 3511),
+            quant.clone()
+        ])
+        .part,
+        Part::FfnDown
+    );
+    // RoPE through mistralrs-quant's rotary kernels; RMSNorm; the LM head; the CPU attention
+    let rotary = Frame {
+        func: "apply_rotary_qk".into(),
+        file: Some("/work/upstream/mistral.rs-v0.9.2/mistralrs-quant/src/rotary/mod.rs".into()),
+        line: Some(5),
+    };
+    assert_eq!(
+        part(vec![
+            engine.clone(),
+            at("models/llama.rs", "forward", 101),
+            rotary
+        ])
+        .part,
+        Part::Rope
+    );
+    assert_eq!(
+        part(vec![engine.clone(), at("layers.rs", "forward", 378)]).part,
+        Part::Rmsnorm
+    );
+    // the LM head under `Llama::forward` (its call of forward_embeds at 479), and the embedding
+    let fwd = at("models/llama.rs", "forward", 479);
+    assert_eq!(
+        part(vec![
+            engine.clone(),
+            fwd.clone(),
+            at("models/llama.rs", "forward_embeds", 517),
+            quant
+        ])
+        .part,
+        Part::LmHead
+    );
+    assert_eq!(
+        part(vec![engine.clone(), at("models/llama.rs", "forward", 482)]).part,
+        Part::Embedding
+    );
+    assert_eq!(part(vec![engine.clone(), fwd]).part, Part::ModelOther);
+    assert_eq!(
+        part(vec![
+            engine.clone(),
+            at("attention/backends/cpu.rs", "run_flash_attn_cpu", 100)
+        ])
+        .part,
+        Part::Attention
+    );
+    // a 0.8.1 frame is not 0.9.2's
+    let old = Frame {
+        func: "forward".into(),
+        file: Some("/registry/src/index/mistralrs-core-0.8.1/src/layers.rs".into()),
+        line: Some(2903),
+    };
+    assert_eq!(r.classify(&[old]).part, Part::Unassigned);
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. A module may use modules of lower layers only (and its own).
 const LAYERS: &[&[&str]] = &[
-    &["util"],
+    &["util", "api"],
     &["config"],
     &["device"],
     &["case"],

@@ -335,6 +335,40 @@ fn the_report_says_how_the_results_were_built() {
     let b = BuildInfo::current();
     assert!(b.target_features.iter().any(|f| f == "sse2"), "{b:?}");
     assert!(b.same_code_paths(&b.clone()));
+    // and the engine it links, from this crate's Cargo.lock
+    assert!(b.engine.starts_with("mistralrs-core "), "{b:?}");
+    assert!(
+        b.engine.contains(mistral_rs_bench::MISTRALRS_VERSION),
+        "{b:?}"
+    );
+}
+
+#[test]
+fn a_flag_passed_twice_is_the_same_build_but_another_flag_is_not() {
+    use mistral_rs_bench::util::build::BuildInfo;
+    let with = |flags: &str| BuildInfo {
+        rustflags: flags.into(),
+        ..BuildInfo::current()
+    };
+    let once = with("-C target-cpu=native");
+    // a crate copy built inside this folder gets both .cargo/config.toml's flags
+    let twice = with("-C target-cpu=native -C target-cpu=native");
+    assert_eq!(twice.flags(), vec!["-C target-cpu=native".to_string()]);
+    assert!(once.same_code_paths(&twice));
+    let v3 = with("-C target-cpu=native -C target-cpu=x86-64-v3");
+    assert!(!once.same_code_paths(&v3));
+    assert_eq!(
+        once.differences(&v3).len(),
+        1,
+        "{:?}",
+        once.differences(&v3)
+    );
+    // a different engine is not a different code path of the suite: comparing two is the point
+    let other_engine = BuildInfo {
+        engine: "mistralrs-core 0.9.2 (checkout v0.9.2)".into(),
+        ..once.clone()
+    };
+    assert!(once.same_code_paths(&other_engine));
 }
 
 /// The decode budget of preset `p` at context 512 with f32 projections.

@@ -27,10 +27,7 @@ pub fn available_memory(device: &Device) -> Option<u64> {
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         return Some(kb * 1024);
     }
-    mistralrs_core::MemoryUsage
-        .get_memory_available(device)
-        .ok()
-        .map(|b| b as u64)
+    crate::api::device_memory_available(device)
 }
 
 /// Size of the largest (last-level) CPU cache, from sysfs. Cases whose bytes fit in it run

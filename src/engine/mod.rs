@@ -20,7 +20,7 @@ use crate::config::{ModelSource, Preset};
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device};
 use mistralrs_core::{
-    AutoDeviceMapParams, Constraint, DefaultSchedulerMethod, DeviceMapSetting, GGUFLoaderBuilder,
+    AutoDeviceMapParams, DefaultSchedulerMethod, DeviceMapSetting, GGUFLoaderBuilder,
     GGUFSpecificConfig, IsqType, Loader, MemoryGpuConfig, MistralRs, MistralRsBuilder, ModelDType,
     NormalLoaderBuilder, NormalLoaderType, NormalRequest, NormalSpecificConfig,
     PagedAttentionConfig, PagedCacheType, Request, RequestMessage, Response, SamplingParams,
@@ -73,7 +73,11 @@ impl ModelRef {
 /// The in-situ attribution rules for the mistral.rs release this suite is built against:
 /// the engine's function names (and lines) of each pipeline part.
 pub fn attribution_rules() -> Result<crate::device::insitu::Rules> {
-    crate::device::insitu::Rules::parse(include_str!("attribution-0.8.1.toml"))
+    #[cfg(not(feature = "engine-0_9"))]
+    let rules = include_str!("attribution-0.8.1.toml");
+    #[cfg(feature = "engine-0_9")]
+    let rules = include_str!("attribution-0.9.2.toml");
+    crate::device::insitu::Rules::parse(rules)
 }
 
 /// The engine as recorded in traces: `mistralrs-core <version>`.
@@ -256,7 +260,7 @@ fn loader_for(model: &ModelRef, preset: Option<&Preset>) -> Result<(Box<dyn Load
                 None,
                 dir.clone(),
                 vec![file],
-                GGUFSpecificConfig { topology: None },
+                GGUFSpecificConfig::default(),
                 false,
                 None,
             )
@@ -439,23 +443,17 @@ impl Engine {
             max_len: Some(max_tokens),
             ..SamplingParams::deterministic()
         };
-        let req = NormalRequest {
-            messages: RequestMessage::CompletionTokens(prompt),
-            sampling_params: sampling,
-            response: tx,
-            return_logprobs: false,
-            is_streaming: stream,
-            id: self.mistral.next_request_id(),
-            constraint: Constraint::None,
-            suffix: None,
-            tools: None,
-            tool_choice: None,
-            logits_processors: None,
-            return_raw_logits: false,
-            web_search_options: None,
-            model_id: None,
-            truncate_sequence: false,
-        };
+        // `new_simple` (no tools, no constraint, no logprobs) exists in 0.8.1 and 0.9, whose
+        // request has grown agent and file fields.
+        let mut req = NormalRequest::new_simple(
+            RequestMessage::CompletionTokens(prompt),
+            sampling,
+            tx,
+            self.mistral.next_request_id(),
+            None,
+            None,
+        );
+        req.is_streaming = stream;
         let sender = self
             .mistral
             .get_sender(None)

@@ -25,7 +25,7 @@ use crate::parts::contexts;
 use crate::parts::tensors::{randn, token_ids};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, D};
-use mistralrs_core::layers::{repeat_kv, CausalMasker, MatMul};
+use mistralrs_core::layers::{repeat_kv, MatMul};
 
 /// Prefill lengths (capped to the preset's context).
 pub const PREFILL: &[usize] = &[128, 512, 2048];
@@ -170,7 +170,7 @@ impl Inputs {
         // The engine builds the causal mask once per forward pass (shared by all layers).
         let mask = if q_len > 1 {
             let ids = token_ids(q_len, 2, 0, device)?;
-            CausalMasker.make_causal_mask_as_attn_bias(&ids, &(&[0usize] as &[usize]), dtype)?
+            crate::api::causal_mask(&ids, dtype)?
         } else {
             None
         };

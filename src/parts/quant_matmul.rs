@@ -129,7 +129,7 @@ impl QmmCase {
         // Reference: the same weights and inputs, f32 all the way.
         let w_ref = weight(n, k, seed, DType::F32, dev)?;
         let y_ref = x.to_dtype(DType::F32)?.broadcast_matmul(&w_ref.t()?)?;
-        let y = layer.forward_autocast(&x)?;
+        let y = crate::api::qmatmul(&*layer, &x)?;
         let rel_error = rel_error(&y, &y_ref)?;
         let extra = serde_json::json!({
             "format": format.name(),
@@ -148,7 +148,7 @@ impl QmmCase {
 
 impl Runner for QmmCase {
     fn run(&mut self) -> Result<()> {
-        self.layer.forward_autocast(&self.x)?;
+        crate::api::qmatmul(&*self.layer, &self.x)?;
         Ok(())
     }
     fn extra(&self) -> serde_json::Value {

@@ -7,14 +7,14 @@
 //! are copied to the host (`to_vec1`), then greedy takes the arg-max (`sample_argmax`) and
 //! top-p sorts, cuts at cumulative probability p and draws (`sample_top_kp_min_p`).
 
+use crate::api::{Embedding, RopePositions};
 use crate::case::{elem_bytes, Case, CaseId, Cost, Ctx, Runner, SamplingMethod, SmallOp, Spec};
 use crate::config::{dtype_name, Preset};
 use crate::parts::quant::{self, Format};
 use crate::parts::tensors::{randn, token_ids, var_builder};
 use anyhow::Result;
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::Embedding;
-use mistralrs_core::layers::{embedding, RmsNorm, RotaryEmbedding};
+use mistralrs_core::layers::{RmsNorm, RotaryEmbedding};
 use mistralrs_quant::QuantMethod;
 use rand::{distr::weighted::WeightedIndex, prelude::Distribution, rngs::StdRng, SeedableRng};
 use std::collections::HashMap;
@@ -147,11 +147,12 @@ enum Op {
         rope: RotaryEmbedding,
         q: Tensor,
         k: Tensor,
-        offset: usize,
+        pos: RopePositions,
     },
     Embedding {
         emb: Embedding,
         ids: Tensor,
+        dtype: DType,
     },
     LmHead {
         w: Arc<dyn QuantMethod>,
@@ -190,7 +191,8 @@ impl Op {
         } else {
             0
         };
-        Ok(Op::Rope { rope, q, k, offset })
+        let pos = RopePositions::new(offset, 1, t, dev)?;
+        Ok(Op::Rope { rope, q, k, pos })
     }
 
     fn embedding(p: &Preset, t: usize, dt: DType, dev: &Device) -> Result<Self> {
@@ -199,10 +201,11 @@ impl Op {
             "weight".to_string(),
             randn((p.vocab, p.hidden), 0.02, 35, dt, dev)?,
         );
-        let emb = embedding(p.vocab, p.hidden, var_builder(m, dt, dev), &None)?;
+        let emb = crate::api::embedding(p.vocab, p.hidden, var_builder(m, dt, dev))?;
         Ok(Op::Embedding {
             emb,
             ids: token_ids(t, p.vocab, 36, dev)?,
+            dtype: dt,
         })
     }
 
@@ -266,14 +269,14 @@ impl Runner for Op {
             Op::RmsNorm { norm, x } => {
                 norm.forward(x)?;
             }
-            Op::Rope { rope, q, k, offset } => {
-                rope.forward(q, k, &[*offset])?;
+            Op::Rope { rope, q, k, pos } => {
+                crate::api::rope(rope, q, k, pos)?;
             }
-            Op::Embedding { emb, ids } => {
-                emb.forward(ids)?;
+            Op::Embedding { emb, ids, dtype } => {
+                crate::api::embed(emb, ids, *dtype)?;
             }
             Op::LmHead { w, x } => {
-                w.forward_autocast(x)?;
+                crate::api::qmatmul(&**w, x)?;
             }
             Op::Sampling {
                 logits,

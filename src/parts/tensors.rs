@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use candle_core::{DType, Device, Shape, Tensor};
-use mistralrs_quant::{Comm, Id, ShardedSafeTensors, ShardedVarBuilder};
+use mistralrs_quant::{Comm, Id, ShardedVarBuilder};
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use std::collections::HashMap;
@@ -61,7 +61,7 @@ pub fn var_builder(
     dtype: DType,
     device: &Device,
 ) -> ShardedVarBuilder {
-    ShardedSafeTensors::wrap(Box::new(tensors), dtype, device.clone())
+    crate::api::var_builder(tensors, dtype, device)
 }
 
 /// A single-device communicator (no tensor parallelism), as the engine makes for one GPU.

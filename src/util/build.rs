@@ -17,6 +17,10 @@ pub struct BuildInfo {
     /// `release` (benches inherit it) or `debug`.
     pub profile: String,
     pub git_commit: String,
+    /// The mistral.rs it links: `mistralrs-core 0.8.1 (crates.io)`, or its version and the
+    /// checkout's revision. Not a code path of the suite: two engines are compared on purpose.
+    #[serde(default)]
+    pub engine: String,
 }
 
 impl BuildInfo {
@@ -43,6 +47,11 @@ impl BuildInfo {
             cargo_features,
             profile: env!("MISTRAL_RS_BENCH_PROFILE").to_string(),
             git_commit: env!("MISTRAL_RS_BENCH_GIT_COMMIT").to_string(),
+            engine: format!(
+                "mistralrs-core {} ({})",
+                env!("MISTRAL_RS_BENCH_ENGINE_VERSION"),
+                env!("MISTRAL_RS_BENCH_ENGINE_SOURCE")
+            ),
         }
     }
 
@@ -50,15 +59,36 @@ impl BuildInfo {
     /// target features and cargo features (the commit and profile may differ; comparing two
     /// commits is the point).
     pub fn same_code_paths(&self, other: &BuildInfo) -> bool {
-        self.rustflags == other.rustflags
+        self.flags() == other.flags()
             && self.target_features == other.target_features
             && self.cargo_features == other.cargo_features
+    }
+
+    /// The rustflags as a list of flags (`-C target-cpu=native` is one), each once, in order:
+    /// cargo concatenates the rustflags of every `.cargo/config.toml` above the build folder,
+    /// so a crate copy built inside this one's folder (scripts/bench-mistralrs.sh) passes the
+    /// same flag twice, which compiles the same code.
+    pub fn flags(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut words = self.rustflags.split_whitespace();
+        while let Some(w) = words.next() {
+            let flag = match w {
+                "-C" | "--cfg" | "-Z" | "--codegen" => {
+                    format!("{w} {}", words.next().unwrap_or_default())
+                }
+                _ => w.to_string(),
+            };
+            if !out.contains(&flag) {
+                out.push(flag);
+            }
+        }
+        out
     }
 
     /// What differs between two builds, for an error message.
     pub fn differences(&self, other: &BuildInfo) -> Vec<String> {
         let mut d = Vec::new();
-        if self.rustflags != other.rustflags {
+        if self.flags() != other.flags() {
             d.push(format!(
                 "rustflags `{}` vs `{}`",
                 self.rustflags, other.rustflags
@@ -91,7 +121,7 @@ impl BuildInfo {
             .filter(|k| self.target_features.iter().any(|f| f == k))
             .collect();
         format!(
-            "rustflags \"{}\", {} target features ({}), {} profile",
+            "rustflags \"{}\", {} target features ({}), {} profile{}",
             self.rustflags,
             self.target_features.len(),
             if key.is_empty() {
@@ -99,7 +129,12 @@ impl BuildInfo {
             } else {
                 key.join(", ")
             },
-            self.profile
+            self.profile,
+            if self.engine.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", self.engine)
+            }
         )
     }
 }

@@ -1,0 +1,143 @@
+//! Layer 0, the engine's API: the one place that absorbs what changed in mistral.rs's (and its
+//! candle's) public API between the releases this suite builds against. Parts, the engine
+//! driver and the device probes call these functions and types; they never fork on a version.
+//!
+//! - default: mistralrs-core 0.8.1 from crates.io (candle 0.10.2);
+//! - `engine-0_9`: a local checkout of mistralrs-core 0.9 or newer (candle 0.11 from git),
+//!   patched in by `scripts/engine-manifest.py`, which turns the feature on from the
+//!   checkout's version.
+//!
+//! What differs, 0.8.1 → 0.9.2 (each function names the engine item it wraps):
+//!
+//! | item | 0.8.1 | 0.9.2 |
+//! |---|---|---|
+//! | quantized matmul with the activation cast | `QuantMethod::forward_autocast` | `QuantMethod::forward` |
+//! | `ShardedSafeTensors::wrap` | a boxed backend | the backend by value |
+//! | `layers::embedding` | `candle_nn::Embedding` | `Arc<dyn QuantMethod>` (`embedding_forward`) |
+//! | `RotaryEmbedding::forward` | per-sequence offsets `&[usize]` | a `u32` positions tensor |
+//! | the causal mask | `CausalMasker::make_causal_mask_as_attn_bias` | `make_causal_mask` → `AttentionMask` |
+//! | free device memory | `MemoryUsage::get_memory_available` | `MemoryUsage::query(..).available()` |
+//!
+//! `NormalRequest::new_simple` and `GGUFSpecificConfig::default()` exist in both and are used
+//! by the engine driver directly.
+
+use candle_core::{DType, Device, Result, Tensor};
+use mistralrs_core::layers::RotaryEmbedding;
+use mistralrs_quant::{QuantMethod, ShardedVarBuilder};
+use std::collections::HashMap;
+
+/// The mistralrs-core version this binary was built against (from its Cargo.lock).
+pub const ENGINE_VERSION: &str = env!("MISTRAL_RS_BENCH_ENGINE_VERSION");
+
+/// Where that mistralrs-core came from: `crates.io`, or `checkout <revision>` (the revision
+/// as `scripts/bench-mistralrs.sh` passes it in `MISTRALRS_BENCH_ENGINE_REV`).
+pub const ENGINE_SOURCE: &str = env!("MISTRAL_RS_BENCH_ENGINE_SOURCE");
+
+/// The engine's quantized matmul as its layers call it: the activation cast to the method's
+/// activation dtype (8-bit and 4-bit GGUF formats take f32) and back.
+pub fn qmatmul(layer: &dyn QuantMethod, x: &Tensor) -> Result<Tensor> {
+    #[cfg(not(feature = "engine-0_9"))]
+    return layer.forward_autocast(x);
+    #[cfg(feature = "engine-0_9")]
+    return layer.forward(x);
+}
+
+/// A `ShardedVarBuilder` over in-memory tensors (`ShardedSafeTensors::wrap`).
+pub fn var_builder(
+    tensors: HashMap<String, Tensor>,
+    dtype: DType,
+    device: &Device,
+) -> ShardedVarBuilder {
+    #[cfg(not(feature = "engine-0_9"))]
+    return mistralrs_quant::ShardedSafeTensors::wrap(Box::new(tensors), dtype, device.clone());
+    #[cfg(feature = "engine-0_9")]
+    return mistralrs_quant::ShardedSafeTensors::wrap(tensors, dtype, device.clone());
+}
+
+/// The token embedding `layers::embedding` builds.
+#[cfg(not(feature = "engine-0_9"))]
+pub type Embedding = candle_nn::Embedding;
+/// The token embedding `layers::embedding` builds.
+#[cfg(feature = "engine-0_9")]
+pub type Embedding = std::sync::Arc<dyn QuantMethod>;
+
+/// `layers::embedding(vocab, hidden, vb, &None)`, the engine's unquantized embedding.
+pub fn embedding(vocab: usize, hidden: usize, vb: ShardedVarBuilder) -> Result<Embedding> {
+    mistralrs_core::layers::embedding(vocab, hidden, vb, &None)
+}
+
+/// The embedding lookup of token ids into `dtype` activations, as the engine's models call it.
+pub fn embed(e: &Embedding, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+    #[cfg(not(feature = "engine-0_9"))]
+    {
+        let _ = dtype;
+        candle_core::Module::forward(e, ids)
+    }
+    #[cfg(feature = "engine-0_9")]
+    return e.embedding_forward(ids, dtype);
+}
+
+/// The positions RoPE rotates, in the form `RotaryEmbedding::forward` takes: per-sequence
+/// offsets (0.8.1), or the `u32` tensor of every token's position that 0.9.2's pipeline builds
+/// once per forward pass (`pipeline/mod.rs::text_positions_tensor`), made here at set-up.
+#[cfg(not(feature = "engine-0_9"))]
+pub struct RopePositions(Vec<usize>);
+/// See the 0.8.1 form.
+#[cfg(feature = "engine-0_9")]
+pub struct RopePositions(Tensor);
+
+impl RopePositions {
+    /// `batch` sequences of `seq_len` tokens, each starting at `offset`.
+    pub fn new(offset: usize, batch: usize, seq_len: usize, device: &Device) -> Result<Self> {
+        #[cfg(not(feature = "engine-0_9"))]
+        {
+            let _ = (seq_len, device);
+            Ok(Self(vec![offset; batch]))
+        }
+        #[cfg(feature = "engine-0_9")]
+        {
+            let pos: Vec<u32> = (0..batch)
+                .flat_map(|_| (offset..offset + seq_len).map(|p| p as u32))
+                .collect();
+            Ok(Self(Tensor::from_vec(pos, batch * seq_len, device)?))
+        }
+    }
+}
+
+/// `RotaryEmbedding::forward` on q and k (`(batch, heads, seq, head_dim)`).
+pub fn rope(
+    r: &RotaryEmbedding,
+    q: &Tensor,
+    k: &Tensor,
+    pos: &RopePositions,
+) -> Result<(Tensor, Tensor)> {
+    r.forward(q, k, &pos.0)
+}
+
+/// The causal mask the engine adds to attention scores in a prefill of `ids` (`(1, q_len)`)
+/// with no past tokens, as a real tensor (`None` for a one-token decode).
+pub fn causal_mask(ids: &Tensor, dtype: DType) -> Result<Option<Tensor>> {
+    let cache: &[usize] = &[0];
+    #[cfg(not(feature = "engine-0_9"))]
+    return mistralrs_core::layers::CausalMasker.make_causal_mask_as_attn_bias(ids, &cache, dtype);
+    #[cfg(feature = "engine-0_9")]
+    {
+        let cfg = mistralrs_core::layers::CausalMaskConfig {
+            force_custom: true,
+            ..Default::default()
+        };
+        let m = mistralrs_core::layers::CausalMasker.make_causal_mask(ids, &cache, dtype, &cfg)?;
+        Ok(m.as_option_tensor().cloned())
+    }
+}
+
+/// Free memory of a GPU as mistral.rs reads it (bytes).
+pub fn device_memory_available(device: &Device) -> Option<u64> {
+    #[cfg(not(feature = "engine-0_9"))]
+    let free = mistralrs_core::MemoryUsage.get_memory_available(device);
+    #[cfg(feature = "engine-0_9")]
+    let free = mistralrs_core::MemoryUsage
+        .query(device)
+        .map(|m| m.available());
+    free.ok().map(|b| b as u64)
+}

@@ -1,0 +1,142 @@
+//! scripts/engine-manifest.py, which points a copy of this crate at a local mistral.rs
+//! checkout, on two made-up checkouts: a 0.9 one pinning candle by git revision (offline,
+//! with a local candle), and a 0.8 one pinning candle from crates.io.
+
+use std::path::Path;
+use std::process::Command;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A workspace at `version` with the three mistralrs crates this suite uses as members (and a
+/// folder that is not a crate) and `candle` as its candle-core dependency, plus a Cargo.lock.
+fn checkout(dir: &Path, version: &str, candle: &str) {
+    write(
+        &dir.join("Cargo.toml"),
+        &format!(
+            "[workspace]\nmembers = [\"mistralrs-core\", \"mistralrs-quant\", \"mistralrs-paged-attn\", \"docs\"]\n\
+             [workspace.package]\nversion = \"{version}\"\n\
+             [workspace.dependencies]\ncandle-core = {candle}\n"
+        ),
+    );
+    for m in ["mistralrs-core", "mistralrs-quant", "mistralrs-paged-attn"] {
+        write(
+            &dir.join(m).join("Cargo.toml"),
+            &format!("[package]\nname = \"{m}\"\nversion.workspace = true\n"),
+        );
+    }
+    write(
+        &dir.join("Cargo.lock"),
+        "version = 4\n# the checkout's lock\n",
+    );
+}
+
+/// Runs the script on a copy of this crate's manifest; returns (manifest, summary JSON).
+fn run(ck: &Path, out: &Path, candle: Option<&Path>) -> (toml::Table, serde_json::Value) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = out.join("Cargo.toml");
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::copy(root.join("Cargo.toml"), &manifest).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(root.join("scripts/engine-manifest.py"))
+        .arg(ck)
+        .arg(&manifest);
+    if let Some(c) = candle {
+        cmd.arg("--candle").arg(c);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = serde_json::from_slice(&o.stdout).unwrap();
+    let m = toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    (m, summary)
+}
+
+fn dep<'a>(m: &'a toml::Table, name: &str) -> &'a toml::Value {
+    &m["dependencies"][name]
+}
+
+#[test]
+fn a_0_9_checkout_with_git_candle_is_patched_in_offline() {
+    let t = tempfile::tempdir().unwrap();
+    let ck = t.path().join("mistral.rs");
+    let url = "https://github.com/huggingface/candle.git";
+    checkout(
+        &ck,
+        "0.9.2",
+        &format!("{{ git = \"{url}\", version = \"0.11.0\", rev = \"35d7ae7\" }}"),
+    );
+    let candle = t.path().join("candle");
+    for c in ["candle-core", "candle-nn", "candle-transformers"] {
+        write(&candle.join(c).join("Cargo.toml"), "[package]\n");
+    }
+    let (m, s) = run(&ck, &t.path().join("copy"), Some(&candle));
+    assert_eq!(s["engine_version"], "0.9.2");
+    assert_eq!(s["features"], serde_json::json!(["engine-0_9"]));
+    // the pins follow the checkout, the mistralrs crates come from it by path
+    assert_eq!(dep(&m, "mistralrs-core").as_str(), Some("=0.9.2"));
+    assert_eq!(
+        dep(&m, "mistralrs-paged-attn")["version"].as_str(),
+        Some("=0.9.2")
+    );
+    let patch = m["patch"]["crates-io"].as_table().unwrap();
+    let core_path = patch["mistralrs-core"]["path"].as_str().unwrap();
+    assert!(
+        core_path.ends_with("mistral.rs/mistralrs-core"),
+        "{core_path}"
+    );
+    assert!(patch.contains_key("mistralrs-quant") && !patch.contains_key("docs"));
+    // this crate's candle is the local one, and the engine's git source is patched to it
+    let cc = dep(&m, "candle-core")["path"].as_str().unwrap();
+    assert!(cc.ends_with("candle/candle-core"), "{cc}");
+    assert_eq!(
+        dep(&m, "candle-flash-attn")["optional"].as_bool(),
+        Some(true)
+    );
+    let git = m["patch"][url].as_table().unwrap();
+    assert!(git["candle-nn"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("candle/candle-nn"));
+    // and the checkout's lock replaces this crate's
+    let lock = std::fs::read_to_string(t.path().join("copy/Cargo.lock")).unwrap();
+    assert!(lock.contains("the checkout's lock"));
+}
+
+#[test]
+fn a_0_8_checkout_pins_its_crates_io_candle_and_keeps_the_0_8_api() {
+    let t = tempfile::tempdir().unwrap();
+    let ck = t.path().join("mistral.rs");
+    checkout(&ck, "0.8.5", "{ version = \"0.10.2\" }");
+    let (m, s) = run(&ck, &t.path().join("copy"), None);
+    assert_eq!(s["features"], serde_json::json!([]));
+    assert_eq!(s["candle"], "crates.io 0.10.2");
+    assert_eq!(dep(&m, "mistralrs-core").as_str(), Some("=0.8.5"));
+    assert_eq!(dep(&m, "candle-nn").as_str(), Some("=0.10.2"));
+    assert!(m["patch"]
+        .get("https://github.com/huggingface/candle.git")
+        .is_none());
+}
+
+#[test]
+fn a_folder_that_is_not_a_mistral_rs_workspace_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("ck/Cargo.toml"), "[package]\nname = \"x\"\n");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = t.path().join("Cargo.toml");
+    std::fs::copy(root.join("Cargo.toml"), &copy).unwrap();
+    let o = Command::new("python3")
+        .arg(root.join("scripts/engine-manifest.py"))
+        .arg(t.path().join("ck"))
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a mistral.rs workspace"));
+    // and the manifest was not touched
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap(),
+        std::fs::read_to_string(root.join("Cargo.toml")).unwrap()
+    );
+}
