@@ -830,89 +830,73 @@ fn the_0_9_2_rules_name_the_parts_of_a_checkout_build() {
     // outermost first, stored innermost first
     let part = |frames: Vec<Frame>| r.classify(&frames.into_iter().rev().collect::<Vec<_>>());
     let engine = at("engine/mod.rs", "{async_fn#0}", 470);
-    let c = part(vec![
-        engine.clone(),
-        at("models/llama.rs", "forward", 79),
-        at("ops.rs", "qkv_projections", 4156),
-        quant.clone(),
-    ]);
-    assert_eq!(c.part, Part::QkvoProj);
-    assert!(c.engine);
-    let ffn = |line: u32, inner: Frame| {
-        part(vec![
-            engine.clone(),
-            at("layers.rs", "forward", 3505),
-            at("ops.rs", "quantized_ffn", line),
-            inner,
-        ])
-        .part
-    };
-    assert_eq!(ffn(4124, quant.clone()), Part::FfnGateUp);
-    assert_eq!(ffn(4128, quant.clone()), Part::FfnDown);
-    assert_eq!(ffn(4127, at("ops.rs", "mul_and_act", 3953)), Part::FfnAct);
-    // the merged gate/up and the down projection of layers::Mlp (off CUDA)
-    assert_eq!(
-        part(vec![
-            engine.clone(),
-            at("layers.rs", "forward", 3507),
-            quant.clone()
-        ])
-        .part,
-        Part::FfnGateUp
-    );
-    assert_eq!(
-        part(vec![
-            engine.clone(),
-            at("layers.rs", "forward", 3511),
-            quant.clone()
-        ])
-        .part,
-        Part::FfnDown
-    );
-    // RoPE through mistralrs-quant's rotary kernels; RMSNorm; the LM head; the CPU attention
     let rotary = Frame {
         func: "apply_rotary_qk".into(),
         file: Some("/work/upstream/mistral.rs-v0.9.2/mistralrs-quant/src/rotary/mod.rs".into()),
         line: Some(5),
     };
-    assert_eq!(
-        part(vec![
-            engine.clone(),
-            at("models/llama.rs", "forward", 101),
-            rotary
-        ])
-        .part,
-        Part::Rope
-    );
-    assert_eq!(
-        part(vec![engine.clone(), at("layers.rs", "forward", 378)]).part,
-        Part::Rmsnorm
-    );
-    // the LM head under `Llama::forward` (its call of forward_embeds at 479), and the embedding
     let fwd = at("models/llama.rs", "forward", 479);
-    assert_eq!(
-        part(vec![
-            engine.clone(),
-            fwd.clone(),
-            at("models/llama.rs", "forward_embeds", 517),
-            quant
-        ])
-        .part,
-        Part::LmHead
-    );
-    assert_eq!(
-        part(vec![engine.clone(), at("models/llama.rs", "forward", 482)]).part,
-        Part::Embedding
-    );
-    assert_eq!(part(vec![engine.clone(), fwd]).part, Part::ModelOther);
-    assert_eq!(
-        part(vec![
-            engine.clone(),
-            at("attention/backends/cpu.rs", "run_flash_attn_cpu", 100)
-        ])
-        .part,
-        Part::Attention
-    );
+    let qffn = |line| at("ops.rs", "quantized_ffn", line);
+    let mlp = at("layers.rs", "forward", 3505);
+    // (the stack below the engine loop, outermost first; its part)
+    let cases: Vec<(Vec<Frame>, Part)> = vec![
+        // the fused q/k/v GEMV
+        (
+            vec![
+                at("models/llama.rs", "forward", 79),
+                at("ops.rs", "qkv_projections", 4156),
+                quant.clone(),
+            ],
+            Part::QkvoProj,
+        ),
+        // ops::quantized_ffn: the shared-input gate/up GEMV, the down projection, the activation
+        (
+            vec![mlp.clone(), qffn(4124), quant.clone()],
+            Part::FfnGateUp,
+        ),
+        (vec![mlp.clone(), qffn(4128), quant.clone()], Part::FfnDown),
+        (
+            vec![mlp, qffn(4127), at("ops.rs", "mul_and_act", 3953)],
+            Part::FfnAct,
+        ),
+        // layers::Mlp's merged gate/up and its down projection (off CUDA)
+        (
+            vec![at("layers.rs", "forward", 3507), quant.clone()],
+            Part::FfnGateUp,
+        ),
+        (
+            vec![at("layers.rs", "forward", 3511), quant.clone()],
+            Part::FfnDown,
+        ),
+        // RoPE through mistralrs-quant's rotary kernels; RMSNorm
+        (
+            vec![at("models/llama.rs", "forward", 101), rotary],
+            Part::Rope,
+        ),
+        (vec![at("layers.rs", "forward", 378)], Part::Rmsnorm),
+        // the LM head under `Llama::forward`'s call of forward_embeds (line 479); the embedding
+        (
+            vec![
+                fwd.clone(),
+                at("models/llama.rs", "forward_embeds", 517),
+                quant,
+            ],
+            Part::LmHead,
+        ),
+        (vec![at("models/llama.rs", "forward", 482)], Part::Embedding),
+        (vec![fwd], Part::ModelOther),
+        // the CPU attention kernel's folder
+        (
+            vec![at("attention/backends/cpu/full.rs", "run", 100)],
+            Part::Attention,
+        ),
+    ];
+    for (frames, want) in cases {
+        let stack: Vec<Frame> = std::iter::once(engine.clone()).chain(frames).collect();
+        let c = part(stack.clone());
+        assert_eq!(c.part, want, "{stack:?}");
+        assert!(c.engine);
+    }
     // a 0.8.1 frame is not 0.9.2's
     let old = Frame {
         func: "forward".into(),
