@@ -37,7 +37,8 @@ export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 tree() {
   [[ -f $2/Cargo.toml ]] && return 0
   mkdir -p "$2"
-  git -C "$repo" archive "$1" -- . ':(exclude)res' | tar -x -C "$2"
+  # shellcheck disable=SC2046
+  git -C "$repo" archive "$1" $(git -C "$repo" ls-tree --name-only "$1" | grep -vx res) | tar -x -C "$2"
 }
 
 # candle_for CHECKOUT: the --candle option for a checkout pinning candle by git revision
