@@ -56,6 +56,12 @@ def main() -> int:
             members.append((name, os.path.realpath(os.path.join(a.checkout, m))))
 
     toml = open(a.manifest).read()
+    # every mistralrs crate this crate pins must come from the checkout: one left at its
+    # crates.io pin would mix two engines in one build
+    pinned = re.findall(r'^(mistralrs[a-z-]*) = ', toml, flags=re.M)
+    missing = [p for p in pinned if p not in dict(members)]
+    if missing:
+        sys.exit(f"{ws_path}: the checkout has no {', '.join(missing)} (this crate needs it)")
     for name, _ in members:
         # this crate pins =0.8.1: pin the checkout's version instead
         toml = re.sub(

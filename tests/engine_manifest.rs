@@ -120,6 +120,27 @@ fn a_0_8_checkout_pins_its_crates_io_candle_and_keeps_the_0_8_api() {
 }
 
 #[test]
+fn a_checkout_without_a_crate_this_suite_pins_is_refused() {
+    // mistralrs-paged-attn left at its crates.io pin would mix two engines in one build
+    let t = tempfile::tempdir().unwrap();
+    let ck = t.path().join("mistral.rs");
+    checkout(&ck, "0.9.2", "{ version = \"0.10.2\" }");
+    std::fs::remove_dir_all(ck.join("mistralrs-paged-attn")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = t.path().join("Cargo.toml");
+    std::fs::copy(root.join("Cargo.toml"), &copy).unwrap();
+    let o = Command::new("python3")
+        .arg(root.join("scripts/engine-manifest.py"))
+        .arg(&ck)
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no mistralrs-paged-attn"), "{err}");
+}
+
+#[test]
 fn a_folder_that_is_not_a_mistral_rs_workspace_is_refused() {
     let t = tempfile::tempdir().unwrap();
     write(&t.path().join("ck/Cargo.toml"), "[package]\nname = \"x\"\n");
