@@ -33,20 +33,25 @@ fn checkout(dir: &Path, version: &str, candle: &str) {
     );
 }
 
-/// Runs the script on a copy of this crate's manifest; returns (manifest, summary JSON).
-fn run(ck: &Path, out: &Path, candle: Option<&Path>) -> (toml::Table, serde_json::Value) {
+/// Runs the script on a fresh copy of this crate's manifest in `out`.
+fn script(ck: &Path, out: &Path, candle: Option<&Path>) -> std::process::Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let manifest = out.join("Cargo.toml");
     std::fs::create_dir_all(out).unwrap();
-    std::fs::copy(root.join("Cargo.toml"), &manifest).unwrap();
+    std::fs::copy(root.join("Cargo.toml"), out.join("Cargo.toml")).unwrap();
     let mut cmd = Command::new("python3");
     cmd.arg(root.join("scripts/engine-manifest.py"))
         .arg(ck)
-        .arg(&manifest);
+        .arg(out.join("Cargo.toml"));
     if let Some(c) = candle {
         cmd.arg("--candle").arg(c);
     }
-    let o = cmd.output().unwrap();
+    cmd.output().unwrap()
+}
+
+/// The script's run that must succeed; returns (manifest, summary JSON).
+fn run(ck: &Path, out: &Path, candle: Option<&Path>) -> (toml::Table, serde_json::Value) {
+    let manifest = out.join("Cargo.toml");
+    let o = script(ck, out, candle);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = serde_json::from_slice(&o.stdout).unwrap();
     let m = toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
@@ -126,15 +131,7 @@ fn a_checkout_without_a_crate_this_suite_pins_is_refused() {
     let ck = t.path().join("mistral.rs");
     checkout(&ck, "0.9.2", "{ version = \"0.10.2\" }");
     std::fs::remove_dir_all(ck.join("mistralrs-paged-attn")).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let copy = t.path().join("Cargo.toml");
-    std::fs::copy(root.join("Cargo.toml"), &copy).unwrap();
-    let o = Command::new("python3")
-        .arg(root.join("scripts/engine-manifest.py"))
-        .arg(&ck)
-        .arg(&copy)
-        .output()
-        .unwrap();
+    let o = script(&ck, t.path(), None);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no mistralrs-paged-attn"), "{err}");
@@ -146,13 +143,7 @@ fn a_folder_that_is_not_a_mistral_rs_workspace_is_refused() {
     write(&t.path().join("ck/Cargo.toml"), "[package]\nname = \"x\"\n");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let copy = t.path().join("Cargo.toml");
-    std::fs::copy(root.join("Cargo.toml"), &copy).unwrap();
-    let o = Command::new("python3")
-        .arg(root.join("scripts/engine-manifest.py"))
-        .arg(t.path().join("ck"))
-        .arg(&copy)
-        .output()
-        .unwrap();
+    let o = script(&t.path().join("ck"), t.path(), None);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a mistral.rs workspace"));
     // and the manifest was not touched
