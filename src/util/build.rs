@@ -49,8 +49,8 @@ impl BuildInfo {
             git_commit: env!("MISTRAL_RS_BENCH_GIT_COMMIT").to_string(),
             engine: format!(
                 "mistralrs-core {} ({})",
-                crate::api::ENGINE_VERSION,
-                crate::api::ENGINE_SOURCE
+                env!("MISTRAL_RS_BENCH_ENGINE_VERSION"),
+                env!("MISTRAL_RS_BENCH_ENGINE_SOURCE")
             ),
         }
     }
