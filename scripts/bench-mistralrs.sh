@@ -46,48 +46,15 @@ if [[ -e $out ]]; then
   rm -rf "$out"
 fi
 mkdir -p "$out/bin"
-newest_bench() { ls -t "$root"/target/release/deps/bench_main-* | grep -v '\.d$' | head -1; }
-
-# build SIDE NAME: leaves $out/bin/bench-NAME (and with CLI=1 $out/bin/cli-NAME)
+# build SIDE NAME: leaves $out/bin/bench-NAME (and with CLI=1 $out/bin/cli-NAME); the patched
+# copy, manifest and build log in $out/NAME (scripts/build-engine.sh)
 build() {
-  local side=$1 name=$2 t0=$SECONDS features=${FEATURES:-} dir=$root
-  if [[ $side != release ]]; then
-    local src rev
-    src=$(cd "$side" && pwd)
-    dir=$out/$name/patched
-    mkdir -p "$dir"
-    # .cargo too: outside this folder it is the only config with the rustflags (inside, cargo
-    # passes them twice, which BuildInfo counts as one build)
-    cp -r Cargo.toml Cargo.lock build.rs src benches models.toml .cargo "$dir/"
-    [[ -d models ]] && ln -s "$root/models" "$dir/models"
-    python3 scripts/engine-manifest.py "$src" "$dir/Cargo.toml" ${CANDLE:+--candle "$CANDLE"} > "$out/$name/manifest.json"
-    local extra
-    extra=$(python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["features"]))' "$out/$name/manifest.json")
-    features=${features:+$features,}$extra
-    rev_var=REV_$name
-    rev=${!rev_var:-$(git -C "$src" describe --always --tags 2>/dev/null || basename "$src")}
-    export MISTRALRS_BENCH_ENGINE_REV="$rev ($src)"
-    echo "== $name: $src at $rev, $(cat "$out/$name/manifest.json")"
-  else
-    unset MISTRALRS_BENCH_ENGINE_REV
-    echo "== $name: mistralrs-core from crates.io"
-  fi
-  (cd "$dir" && CARGO_TARGET_DIR="$root/target" cargo bench ${features:+--features $features} --bench bench_main --no-run 2>&1 | tail -1)
-  cp "$(newest_bench)" "$out/bin/bench-$name"
-  if [[ ${CLI:-0} == 1 ]]; then
-    # the side's JSON binary too (its release profile compiles mistralrs-core once more)
-    (cd "$dir" && CARGO_TARGET_DIR="$root/target" cargo build -q --release ${features:+--features $features} --bin mistral-rs-bench)
-    cp "$root/target/release/mistral-rs-bench" "$out/bin/cli-$name"
-  fi
-  if [[ $side != release ]]; then
-    # the build must really use the checkout (a path package has no registry source)
-    cargo metadata --format-version 1 --manifest-path "$dir/Cargo.toml" | python3 -c '
-import json, sys
-m = json.load(sys.stdin)
-reg = [p["name"] for p in m["packages"] if p["name"] == "mistralrs-core" and p["source"]]
-sys.exit("the patched build still uses mistralrs-core from crates.io" if reg else 0)'
-  fi
-  echo "$name $side: $((SECONDS - t0)) s" | tee -a "$out/build-times.txt"
+  local side=$1 name=$2 rev_var=REV_$2
+  ENGINE_REV=${!rev_var:-} CARGO_TARGET_DIR="$root/target" scripts/build-engine.sh "$side" "$out/$name" \
+    || { echo "side $name ($side) does not build: see $out/$name/build.log" >&2; exit 2; }
+  cp "$out/$name/bench" "$out/bin/bench-$name"
+  [[ ${CLI:-0} == 1 ]] && cp "$out/$name/cli" "$out/bin/cli-$name"
+  echo "$name $side: $(cat "$out/$name/build-time") s" | tee -a "$out/build-times.txt"
 }
 build "$a" A
 build "$b" B

@@ -38,10 +38,12 @@ tree() {
   [[ -f $2/Cargo.toml ]] && return 0
   mkdir -p "$2"
   # shellcheck disable=SC2046
-  git -C "$repo" archive "$1" $(git -C "$repo" ls-tree --name-only "$1" | grep -vx res) | tar -x -C "$2"
+  # (git still reports the absent images it walks past: those lines only are dropped)
+  git -C "$repo" archive "$1" $(git -C "$repo" ls-tree --name-only "$1" | grep -vx res) \
+    2> >(grep -v "^error: invalid object .* for 'res/" >&2) | tar -x -C "$2"
 }
 
-# candle_for CHECKOUT: the --candle option for a checkout pinning candle by git revision
+# candle_for CHECKOUT: the candle tree for a checkout pinning candle by git revision (empty: none)
 candle_for() {
   local rev
   rev=$(python3 -c 'import sys,tomllib; d=tomllib.load(open(sys.argv[1],"rb"))["workspace"]["dependencies"]["candle-core"]; print(d.get("rev","") if isinstance(d,dict) else "")' "$1/Cargo.toml")
@@ -51,33 +53,22 @@ candle_for() {
     mkdir -p "$dir"
     git -C "$CANDLE_GIT" archive "$rev" | tar -x -C "$dir"
   fi
-  echo "--candle $dir"
+  echo "$dir"
 }
 
 # build REV: the bench binary of the suite against REV, in $out/steps/REV/bench (exit 125: it
-# does not build, with either API of src/api/)
+# does not build, with either API of src/api/; scripts/build-engine.sh)
 build() {
-  local rev=$1 step=$out/steps/$1 dir src t0=$SECONDS
-  src=$srcs/mistral.rs-$rev; dir=$step/patched
+  local rev=$1 step=$out/steps/$1 src=$srcs/mistral.rs-$1 rc=0
   mkdir -p "$step"
   [[ -x $step/bench ]] && return 0
   tree "$rev" "$src"
-  rm -rf "$dir"; mkdir -p "$dir"
-  cp -r Cargo.toml Cargo.lock build.rs src benches models.toml .cargo "$dir/"
-  # shellcheck disable=SC2046
-  python3 scripts/engine-manifest.py "$src" "$dir/Cargo.toml" $(candle_for "$src") > "$step/manifest.json"
-  local guess other
-  guess=$(python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["features"]))' "$step/manifest.json")
-  # the API of a revision between two releases is not known from its version: try both
-  [[ -n $guess ]] && other="" || other=engine-0_9
-  for features in "$guess" "$other"; do
-    if (cd "$dir" && MISTRALRS_BENCH_ENGINE_REV="$rev" CARGO_TARGET_DIR="$root/target" \
-        cargo bench ${features:+--features $features} --bench bench_main --no-run > "$step/build.log" 2>&1); then
-      cp "$(ls -t "$root"/target/release/deps/bench_main-* | grep -v '\.d$' | head -1)" "$step/bench"
-      echo "$rev: built in $((SECONDS - t0)) s with features [${features}]" | tee -a "$out/build-times.txt"
-      return 0
-    fi
-  done
+  CANDLE=$(candle_for "$src") ENGINE_REV=$rev OTHER_API=1 CARGO_TARGET_DIR="$root/target" \
+    scripts/build-engine.sh "$src" "$step" || rc=$?
+  if [[ $rc == 0 ]]; then
+    echo "$rev: built in $(cat "$step/build-time") s with features [$(cat "$step/features")]" | tee -a "$out/build-times.txt"
+    return 0
+  fi
   echo "$rev: does not build (see $step/build.log)" | tee -a "$out/build-times.txt"
   return 125
 }

@@ -97,8 +97,12 @@ def main() -> int:
     lines += [f'{n} = {{ path = "{d}" }}' for n, d in members]
     if "git" in candle and a.candle:
         cdir = os.path.realpath(a.candle)
+        # a candle clone must be at the pinned revision; a tree extracted by `git archive`
+        # has no .git of its own (one lying inside another repository is not that repository)
+        top = subprocess.run(["git", "-C", cdir, "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        own = top.returncode == 0 and os.path.realpath(top.stdout.strip()) == cdir
         head = subprocess.run(["git", "-C", cdir, "rev-parse", "HEAD"], capture_output=True, text=True)
-        if head.returncode == 0 and not head.stdout.strip().startswith(candle["rev"]):
+        if own and head.returncode == 0 and not head.stdout.strip().startswith(candle["rev"]):
             sys.exit(f"{cdir} is at {head.stdout.strip()}, the engine pins candle {candle['rev']}")
         lines += ["", f'[patch."{candle["git"]}"]']
         for c in CANDLE_CRATES + ["candle-flash-attn-v3", "candle-metal-kernels", "candle-ug"]:

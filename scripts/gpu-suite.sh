@@ -11,7 +11,8 @@
 #   comp-large      component groups for llama-3-8b (attention, ffn, kv_cache, small_ops)
 #   qmm-large       quant_matmul for llama-3-8b
 #   gen-small       generation: smollm2-135m synthetic and GGUF (if models/ has it), JSON binary
-#   gen-large       generation: synthetic llama-3-8b, bf16 and ISQ Q4K / Q8_0
+#   gen-large       generation: synthetic llama-3-8b, bf16 and ISQ Q4K / Q8_0 (GEN_ISQ: other
+#                   ISQ types, empty for bf16 only; GEN_FILTER: the cases, default ^generation/)
 #   qmm-new         quant_matmul MXFP4 and FP8 (F8E4M3) for both presets
 #   qmm-large-a     quant_matmul for llama-3-8b, unquantized and 4-bit
 #   qmm-large-b     quant_matmul for llama-3-8b, 8-bit
@@ -88,7 +89,7 @@ for step in "$@"; do
       fi
       echo '{"prompt":"Hello","iterations":10,"max_tokens":64}' | run bin > "$out/json-smollm2-synthetic.json" 2>>"$log" ;;
     gen-large)
-      MISTRALRS_BENCH_MODELS=llama-3-8b MISTRALRS_BENCH_ISQ=q4k,q8_0 run bench '^generation/' > "$log" 2>&1 ;;
+      MISTRALRS_BENCH_MODELS=llama-3-8b MISTRALRS_BENCH_ISQ=${GEN_ISQ-q4k,q8_0} run bench "${GEN_FILTER:-^generation/}" > "$log" 2>&1 ;;
     qmm-new)
       MISTRALRS_BENCH_MODELS=smollm2-135m,llama-3-8b run bench '^quant_matmul/.*/(MXFP4|F8E4M3)/' > "$log" 2>&1 ;;
     qmm-large-a)

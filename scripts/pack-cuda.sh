@@ -11,17 +11,23 @@
 # would assume this machine's CPU on the GPU host; a build with native flags is refused.
 # Its own target folder keeps the CPU build's artifacts (other flags) from being rebuilt.
 #
+# BENCH=PATH and BIN=PATH pack other binaries (e.g. a side of scripts/build-engine.sh);
+# BIN=none packs the bench binary alone (two engines' benches fit one carry, four binaries do not).
+#
 # On the GPU machine, from a checkout of this repository:
 #   scripts/run-packed.sh DEST <args...>  # unpacks once into /tmp/mrb and runs a step
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tgt=${CARGO_TARGET_DIR:-target}
 dest=${1:-.carry/bin}
-bench=$(ls -t "$tgt"/release/deps/bench_main-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
-bin=$tgt/release/mistral-rs-bench
+bench=${BENCH:-$(ls -t "$tgt"/release/deps/bench_main-* 2>/dev/null | grep -v '\.d$' | head -1 || true)}
+bin=${BIN:-$tgt/release/mistral-rs-bench}
 [[ -n $bench && -x $bench ]] || { echo "no bench binary under $tgt/release/deps (cargo build --release --features cuda --benches)" >&2; exit 1; }
-[[ -x $bin ]] || { echo "no $bin (cargo build --release --features cuda --bins)" >&2; exit 1; }
-for b in "$bench" "$bin"; do
+[[ $bin == none || -x $bin ]] || { echo "no $bin (cargo build --release --features cuda --bins)" >&2; exit 1; }
+pairs=("$bench:bench_main")
+[[ $bin == none ]] || pairs+=("$bin:mistral-rs-bench")
+for pair in "${pairs[@]}"; do
+  b=${pair%%:*}
   # grep reads to the end (no -q): under pipefail, strings must not die of SIGPIPE
   if strings -a "$b" | grep -- '-C target-cpu=native' > /dev/null; then
     echo "$b was built with -C target-cpu=native (this machine's CPU): rebuild with" >&2
@@ -30,7 +36,7 @@ for b in "$bench" "$bin"; do
   fi
 done
 mkdir -p "$dest"
-for pair in "$bench:bench_main" "$bin:mistral-rs-bench"; do
+for pair in "${pairs[@]}"; do
   src=${pair%%:*}; name=${pair##*:}
   strip -o "$dest/$name" "$src"
   xz -6 -T0 -f "$dest/$name"

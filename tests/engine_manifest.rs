@@ -152,3 +152,92 @@ fn a_folder_that_is_not_a_mistral_rs_workspace_is_refused() {
         std::fs::read_to_string(root.join("Cargo.toml")).unwrap()
     );
 }
+
+/// scripts/build-engine.sh, the build step of bench-mistralrs.sh and bisect-mistralrs.sh.
+fn build_engine(side: &Path, dest: &Path) -> std::process::Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Command::new("bash")
+        .arg(root.join("scripts/build-engine.sh"))
+        .arg(side)
+        .arg(dest)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn build_engine_skips_a_checkout_it_cannot_patch_in() {
+    // git bisect's "skip" (125), before cargo runs: no binary is left behind
+    let t = tempfile::tempdir().unwrap();
+    let ck = t.path().join("mistral.rs");
+    checkout(&ck, "0.9.2", "{ version = \"0.10.2\" }");
+    std::fs::remove_dir_all(ck.join("mistralrs-quant")).unwrap();
+    let dest = t.path().join("side");
+    let o = build_engine(&ck, &dest);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(err.contains("no mistralrs-quant"), "{err}");
+    assert!(!dest.join("bench").exists());
+}
+
+#[test]
+fn build_engine_refuses_a_side_that_is_neither_release_nor_a_checkout() {
+    let t = tempfile::tempdir().unwrap();
+    let o = build_engine(&t.path().join("nowhere"), &t.path().join("side"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("neither 'release' nor a mistral.rs checkout")
+    );
+    assert!(!t.path().join("side").exists());
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A 0.9 checkout pinning candle `35d7ae7` by git, and a candle tree at `candle`.
+fn git_candle_checkout(t: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ck = t.join("mistral.rs");
+    checkout(
+        &ck,
+        "0.9.2",
+        "{ git = \"https://github.com/huggingface/candle.git\", version = \"0.11.0\", rev = \"35d7ae7\" }",
+    );
+    let candle = t.join("src/candle");
+    for c in ["candle-core", "candle-nn", "candle-transformers"] {
+        write(&candle.join(c).join("Cargo.toml"), "[package]\n");
+    }
+    (ck, candle)
+}
+
+#[test]
+fn a_candle_clone_at_another_revision_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (ck, candle) = git_candle_checkout(t.path());
+    git(&candle, &["init", "-q"]);
+    git(&candle, &["add", "."]);
+    git(&candle, &["commit", "-q", "-m", "not 35d7ae7"]);
+    let o = script(&ck, &t.path().join("copy"), Some(&candle));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the engine pins candle 35d7ae7"));
+}
+
+#[test]
+fn an_extracted_candle_inside_another_repository_is_taken() {
+    // bisect-mistralrs.sh extracts candle with `git archive` under this crate's target/: the
+    // repository around it is not candle's
+    let t = tempfile::tempdir().unwrap();
+    let (ck, candle) = git_candle_checkout(t.path());
+    git(t.path(), &["init", "-q"]);
+    git(t.path(), &["add", "."]);
+    git(t.path(), &["commit", "-q", "-m", "the suite's repository"]);
+    let (m, _) = run(&ck, &t.path().join("copy"), Some(&candle));
+    let cc = dep(&m, "candle-core")["path"].as_str().unwrap();
+    assert!(cc.ends_with("src/candle/candle-core"), "{cc}");
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds the suite against one mistral.rs: the one build step of bench-mistralrs.sh and
+# bisect-mistralrs.sh, and of a CUDA side carried to a GPU machine.
+#
+#   scripts/build-engine.sh SIDE DEST
+#
+# SIDE: `release` (the crates.io mistralrs-core this suite pins) or a mistral.rs checkout at
+# any revision, patched in with scripts/engine-manifest.py (its mistralrs-* crates by path,
+# its candle, its Cargo.lock, the API feature of src/api/). DEST gets:
+#   bench          the bench binary (the path cargo reports for the bench_main target)
+#   cli            with CLI=1, the side's JSON binary
+#   patched/       the patched copy of this crate (checkout sides), manifest.json
+#   build.log, build-time (seconds), features (the cargo features it was built with)
+# Environment:
+#   CANDLE       a candle checkout at the revision the checkout pins (machines without network)
+#   CUTLASS_GIT  a NVIDIA/cutlass git repository: CUDA builds of mistral.rs 0.9 and newer
+#                compile mistralrs-quant against CUTLASS, which its build script (cudaforge)
+#                clones from GitHub into ~/.cudaforge; offline, that checkout is made from here
+#   FEATURES     more cargo features (e.g. cuda,cupti); RUSTFLAGS as for any cargo build
+#                (a CUDA side for another host: RUSTFLAGS="-C target-cpu=x86-64-v3")
+#   ENGINE_REV   the revision recorded in every result (default: `git describe` of SIDE)
+#   OTHER_API=1  when the build fails, try the other API of src/api/ (a revision between two
+#                releases: its version does not say which)
+#   CARGO_TARGET_DIR  default: this crate's target/ (sides share the dependencies they have
+#                in common)
+# Exit status: 0 built, 125 does not build (git bisect's "skip"), 2 bad arguments.
+set -euo pipefail
+[[ $# -eq 2 ]] || { echo "usage: scripts/build-engine.sh SIDE DEST   (SIDE: release or PATH/TO/mistral.rs)" >&2; exit 2; }
+side=$1; dest=$(realpath -m "$2")
+[[ $side == release || -f $side/Cargo.toml ]] || { echo "$side: neither 'release' nor a mistral.rs checkout (no Cargo.toml)" >&2; exit 2; }
+[[ $side == release ]] || side=$(cd "$side" && pwd)
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+mkdir -p "$dest"
+t0=$SECONDS
+features=${FEATURES:-}
+dir=$root
+if [[ $side != release ]]; then
+  src=$side
+  dir=$dest/patched
+  rm -rf "$dir"; mkdir -p "$dir"
+  # .cargo too: outside this folder it is the only config with the rustflags (inside, cargo
+  # passes them twice, which BuildInfo counts as one build)
+  cp -r Cargo.toml Cargo.lock build.rs src benches models.toml .cargo "$dir/"
+  [[ -d models ]] && ln -s "$root/models" "$dir/models"
+  python3 scripts/engine-manifest.py "$src" "$dir/Cargo.toml" ${CANDLE:+--candle "$CANDLE"} > "$dest/manifest.json" \
+    || { echo "$src cannot be patched in (engine-manifest.py above): it does not build" >&2; exit 125; }
+  api=$(python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["features"]))' "$dest/manifest.json")
+  export MISTRALRS_BENCH_ENGINE_REV="${ENGINE_REV:-$(git -C "$src" describe --always --tags 2>/dev/null || basename "$src")} ($src)"
+  echo "== $src at $MISTRALRS_BENCH_ENGINE_REV, $(cat "$dest/manifest.json")" >&2
+  if [[ -n ${CUTLASS_GIT:-} && ,$features, == *,cuda,* ]]; then
+    # the CUTLASS commit the checkout's mistralrs-quant asks for, where cudaforge caches it
+    commit=$(sed -n 's/^const CUTLASS_COMMIT: &str = "\([0-9a-f]*\)";/\1/p' "$src/mistralrs-quant/build.rs" 2>/dev/null || true)
+    if [[ -n $commit ]]; then
+      cache=${CUDAFORGE_HOME:-$HOME/.cudaforge}/git/checkouts/cutlass-${commit:0:16}
+      if [[ $(git -C "$cache" rev-parse HEAD 2>/dev/null) != "$commit" ]]; then
+        rm -rf "$cache"; mkdir -p "$(dirname "$cache")"
+        git clone -q --no-checkout --shared "$CUTLASS_GIT" "$cache"
+        # a snapshot may lack some images: only the headers are compiled against
+        git -C "$cache" checkout -q --detach "$commit" -- 2>/dev/null || true
+        git -C "$cache" checkout -q "$commit" -- include tools/util/include
+        [[ $(git -C "$cache" rev-parse HEAD) == "$commit" ]] || { echo "CUTLASS $commit not in $CUTLASS_GIT" >&2; exit 2; }
+      fi
+    fi
+  fi
+else
+  api=""
+  unset MISTRALRS_BENCH_ENGINE_REV
+  echo "== mistralrs-core from crates.io" >&2
+fi
+
+# cargo ... --message-format=json-render-diagnostics (messages on stderr): the path of the artifact cargo built for TARGET
+artifact() {
+  python3 -c '
+import json, sys
+paths = [m["executable"] for m in map(json.loads, sys.stdin)
+         if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable")]
+sys.exit(f"cargo reported no executable for {sys.argv[1]}") if not paths else print(paths[-1])' "$1"
+}
+
+tries=("$api")
+[[ ${OTHER_API:-0} == 1 ]] && { [[ -n $api ]] && tries+=("") || tries+=(engine-0_9); }
+built="" ok=0
+: > "$dest/build.log"
+for a in "${tries[@]}"; do
+  f=${features}${features:+${a:+,}}$a
+  if (cd "$dir" && cargo bench ${f:+--features $f} --bench bench_main --no-run --message-format=json-render-diagnostics 2>> "$dest/build.log" \
+      | artifact bench_main > "$dest/bench-path"); then
+    built=$f ok=1; break
+  fi
+done
+if [[ $ok == 0 ]]; then
+  echo "$side does not build (see $dest/build.log)" >&2
+  exit 125
+fi
+cp "$(cat "$dest/bench-path")" "$dest/bench"
+echo "$built" > "$dest/features"
+if [[ ${CLI:-0} == 1 ]]; then
+  # the side's JSON binary too (its release profile compiles mistralrs-core once more)
+  (cd "$dir" && cargo build --release ${built:+--features $built} --bin mistral-rs-bench --message-format=json-render-diagnostics 2>> "$dest/build.log" \
+    | artifact mistral-rs-bench > "$dest/cli-path")
+  cp "$(cat "$dest/cli-path")" "$dest/cli"
+fi
+if [[ $side != release ]]; then
+  # the build must really use the checkout (a path package has no registry source)
+  cargo metadata --format-version 1 --manifest-path "$dir/Cargo.toml" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+reg = [p["name"] for p in m["packages"] if p["name"] == "mistralrs-core" and p["source"]]
+sys.exit("the patched build still uses mistralrs-core from crates.io" if reg else 0)'
+fi
+echo $((SECONDS - t0)) > "$dest/build-time"
+echo "built $side in $((SECONDS - t0)) s, features [$built]: $dest/bench" >&2
