@@ -99,11 +99,10 @@ def main() -> int:
         cdir = os.path.realpath(a.candle)
         # a candle clone must be at the pinned revision; a tree extracted by `git archive`
         # has no .git of its own (one lying inside another repository is not that repository)
-        top = subprocess.run(["git", "-C", cdir, "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-        own = top.returncode == 0 and os.path.realpath(top.stdout.strip()) == cdir
-        head = subprocess.run(["git", "-C", cdir, "rev-parse", "HEAD"], capture_output=True, text=True)
-        if own and head.returncode == 0 and not head.stdout.strip().startswith(candle["rev"]):
-            sys.exit(f"{cdir} is at {head.stdout.strip()}, the engine pins candle {candle['rev']}")
+        git = subprocess.run(["git", "-C", cdir, "rev-parse", "--show-toplevel", "HEAD"], capture_output=True, text=True)
+        top, head = (git.stdout.split() + ["", ""])[:2] if git.returncode == 0 else ("", "")
+        if os.path.realpath(top or "/nonexistent") == cdir and not head.startswith(candle["rev"]):
+            sys.exit(f"{cdir} is at {head}, the engine pins candle {candle['rev']}")
         lines += ["", f'[patch."{candle["git"]}"]']
         for c in CANDLE_CRATES + ["candle-flash-attn-v3", "candle-metal-kernels", "candle-ug"]:
             if os.path.exists(os.path.join(cdir, c, "Cargo.toml")):

@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
+/// candle's git source, as a 0.9 checkout pins it.
+const CANDLE_GIT: &str = "https://github.com/huggingface/candle.git";
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -65,17 +68,8 @@ fn dep<'a>(m: &'a toml::Table, name: &str) -> &'a toml::Value {
 #[test]
 fn a_0_9_checkout_with_git_candle_is_patched_in_offline() {
     let t = tempfile::tempdir().unwrap();
-    let ck = t.path().join("mistral.rs");
-    let url = "https://github.com/huggingface/candle.git";
-    checkout(
-        &ck,
-        "0.9.2",
-        &format!("{{ git = \"{url}\", version = \"0.11.0\", rev = \"35d7ae7\" }}"),
-    );
-    let candle = t.path().join("candle");
-    for c in ["candle-core", "candle-nn", "candle-transformers"] {
-        write(&candle.join(c).join("Cargo.toml"), "[package]\n");
-    }
+    let url = CANDLE_GIT;
+    let (ck, candle) = git_candle_checkout(t.path());
     let (m, s) = run(&ck, &t.path().join("copy"), Some(&candle));
     assert_eq!(s["engine_version"], "0.9.2");
     assert_eq!(s["features"], serde_json::json!(["engine-0_9"]));
@@ -124,13 +118,19 @@ fn a_0_8_checkout_pins_its_crates_io_candle_and_keeps_the_0_8_api() {
         .is_none());
 }
 
+/// A 0.9.2 checkout (crates.io candle) at `t/mistral.rs` that lacks the crate `missing`.
+fn checkout_without(t: &Path, missing: &str) -> std::path::PathBuf {
+    let ck = t.join("mistral.rs");
+    checkout(&ck, "0.9.2", "{ version = \"0.10.2\" }");
+    std::fs::remove_dir_all(ck.join(missing)).unwrap();
+    ck
+}
+
 #[test]
 fn a_checkout_without_a_crate_this_suite_pins_is_refused() {
     // mistralrs-paged-attn left at its crates.io pin would mix two engines in one build
     let t = tempfile::tempdir().unwrap();
-    let ck = t.path().join("mistral.rs");
-    checkout(&ck, "0.9.2", "{ version = \"0.10.2\" }");
-    std::fs::remove_dir_all(ck.join("mistralrs-paged-attn")).unwrap();
+    let ck = checkout_without(t.path(), "mistralrs-paged-attn");
     let o = script(&ck, t.path(), None);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -168,9 +168,7 @@ fn build_engine(side: &Path, dest: &Path) -> std::process::Output {
 fn build_engine_skips_a_checkout_it_cannot_patch_in() {
     // git bisect's "skip" (125), before cargo runs: no binary is left behind
     let t = tempfile::tempdir().unwrap();
-    let ck = t.path().join("mistral.rs");
-    checkout(&ck, "0.9.2", "{ version = \"0.10.2\" }");
-    std::fs::remove_dir_all(ck.join("mistralrs-quant")).unwrap();
+    let ck = checkout_without(t.path(), "mistralrs-quant");
     let dest = t.path().join("side");
     let o = build_engine(&ck, &dest);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -207,7 +205,7 @@ fn git_candle_checkout(t: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     checkout(
         &ck,
         "0.9.2",
-        "{ git = \"https://github.com/huggingface/candle.git\", version = \"0.11.0\", rev = \"35d7ae7\" }",
+        &format!("{{ git = \"{CANDLE_GIT}\", version = \"0.11.0\", rev = \"35d7ae7\" }}"),
     );
     let candle = t.join("src/candle");
     for c in ["candle-core", "candle-nn", "candle-transformers"] {
