@@ -29,6 +29,8 @@ set -euo pipefail
 side=$1; dest=$(realpath -m "$2")
 [[ $side == release || -f $side/Cargo.toml ]] || { echo "$side: neither 'release' nor a mistral.rs checkout (no Cargo.toml)" >&2; exit 2; }
 [[ $side == release ]] || side=$(cd "$side" && pwd)
+# cargo runs inside the patched copy: a relative target folder would land (and be deleted) there
+[[ -n ${CARGO_TARGET_DIR:-} ]] && CARGO_TARGET_DIR=$(realpath -m "$CARGO_TARGET_DIR")
 cd "$(dirname "$0")/.."
 root=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
