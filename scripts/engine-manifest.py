@@ -10,8 +10,10 @@
   candle-flash-attn take the candle of the checkout's workspace (a crates.io version, pinned,
   or a git revision); `--candle DIR` patches that git source with a local candle checkout of the
   same revision (this crate then takes it by path), for machines without network;
-- `engine-0_9` (the API adapter of src/engine/api.rs) is turned on for a checkout whose
-  mistralrs-core is 0.9 or newer: the features line is printed for the caller's cargo.
+- the API form of src/api/ is guessed from the checkout's version: `engine-0_9` for 0.9 or
+  newer, `engine-0_8_23` for 0.8.23 to 0.8.x (0.9's API but for the embedding), none (the
+  0.8.1 form) below; printed for the caller's cargo. The version does not fix the form of a
+  revision between two releases: scripts/build-engine.sh (OTHER_API=1) tries the others.
 
 Prints a JSON summary on stdout: the patched crates, the candle source, the cargo features.
 """
@@ -113,8 +115,8 @@ def main() -> int:
         shutil.copy(lock, os.path.join(os.path.dirname(os.path.abspath(a.manifest)), "Cargo.lock"))
     with open(a.manifest, "w") as f:
         f.write(toml + "\n".join(lines) + "\n")
-    major_minor = tuple(int(x) for x in version.split(".")[:2])
-    features = ["engine-0_9"] if major_minor >= (0, 9) else []
+    v = tuple(int(x) for x in re.findall(r"\d+", version)[:3])
+    features = ["engine-0_9"] if v[:2] >= (0, 9) else ["engine-0_8_23"] if v >= (0, 8, 23) else []
     json.dump(
         {
             "engine_version": version,

@@ -118,6 +118,25 @@ fn a_0_8_checkout_pins_its_crates_io_candle_and_keeps_the_0_8_api() {
         .is_none());
 }
 
+#[test]
+fn the_api_form_is_guessed_from_the_version() {
+    // 0.8.23 (4f6042b41, 486ade2d8) has 0.9's API but for the embedding; 0.9.0 and later the
+    // quantizable embedding; a pre-release suffix does not change the guess
+    for (version, features) in [
+        ("0.8.22", serde_json::json!([])),
+        ("0.8.23", serde_json::json!(["engine-0_8_23"])),
+        ("0.8.30", serde_json::json!(["engine-0_8_23"])),
+        ("0.9.0-alpha.1", serde_json::json!(["engine-0_9"])),
+        ("1.0.0", serde_json::json!(["engine-0_9"])),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let ck = t.path().join("mistral.rs");
+        checkout(&ck, version, "{ version = \"0.10.2\" }");
+        let (_, s) = run(&ck, &t.path().join("copy"), None);
+        assert_eq!(s["features"], features, "version {version}");
+    }
+}
+
 /// A 0.9.2 checkout (crates.io candle) at `t/mistral.rs` that lacks the crate `missing`.
 fn checkout_without(t: &Path, missing: &str) -> std::path::PathBuf {
     let ck = t.join("mistral.rs");

@@ -3,20 +3,28 @@
 //! driver and the device probes call these functions and types; they never fork on a version.
 //!
 //! - default: mistralrs-core 0.8.1 from crates.io (candle 0.10.2);
-//! - `engine-0_9`: a local checkout of mistralrs-core 0.9 or newer (candle 0.11 from git),
-//!   patched in by `scripts/engine-manifest.py`, which turns the feature on from the
-//!   checkout's version.
+//! - `engine-0_8_23`: a local checkout of a revision with 0.9's API but for the embedding,
+//!   e.g. 4f6042b41 and 486ade2d8 (version 0.8.23, candle 0.11 from git): every 0.9.2 form
+//!   below but `layers::embedding`'s;
+//! - `engine-0_9` (which turns `engine-0_8_23` on): mistralrs-core 0.9 or newer, from
+//!   a31c74f74 (#2280, "support lmhead/embedding quantization") on, whose embedding is a
+//!   `QuantMethod`.
 //!
-//! What differs, 0.8.1 → 0.9.2 (each function names the engine item it wraps):
+//! `scripts/engine-manifest.py` guesses the feature from the checkout's version (0.9 or
+//! newer: `engine-0_9`); a revision between two releases whose version does not say which
+//! is built by `scripts/build-engine.sh` with each form in turn (`OTHER_API=1`).
 //!
-//! | item | 0.8.1 | 0.9.2 |
-//! |---|---|---|
-//! | quantized matmul with the activation cast | `QuantMethod::forward_autocast` | `QuantMethod::forward` |
-//! | `ShardedSafeTensors::wrap` | a boxed backend | the backend by value |
-//! | `layers::embedding` | `candle_nn::Embedding` | `Arc<dyn QuantMethod>` (`embedding_forward`) |
-//! | `RotaryEmbedding::forward` | per-sequence offsets `&[usize]` | a `u32` positions tensor |
-//! | the causal mask | `CausalMasker::make_causal_mask_as_attn_bias` | `make_causal_mask` → `AttentionMask` |
-//! | free device memory | `MemoryUsage::get_memory_available` | `MemoryUsage::query(..).available()` |
+//! What differs, 0.8.1 → 0.9.2 (each function names the engine item it wraps); the last
+//! column is the first form that has the 0.9.2 item:
+//!
+//! | item | 0.8.1 | 0.9.2 | from |
+//! |---|---|---|---|
+//! | quantized matmul with the activation cast | `QuantMethod::forward_autocast` | `QuantMethod::forward` | `engine-0_8_23` |
+//! | `ShardedSafeTensors::wrap` | a boxed backend | the backend by value | `engine-0_8_23` |
+//! | `layers::embedding` | `candle_nn::Embedding` | `Arc<dyn QuantMethod>` (`embedding_forward`) | `engine-0_9` |
+//! | `RotaryEmbedding::forward` | per-sequence offsets `&[usize]` | a `u32` positions tensor | `engine-0_8_23` |
+//! | the causal mask | `CausalMasker::make_causal_mask_as_attn_bias` | `make_causal_mask` → `AttentionMask` | `engine-0_8_23` |
+//! | free device memory | `MemoryUsage::get_memory_available` | `MemoryUsage::query(..).available()` | `engine-0_8_23` |
 //!
 //! `NormalRequest::new_simple` and `GGUFSpecificConfig::default()` exist in both and are used
 //! by the engine driver directly.
@@ -36,9 +44,9 @@ pub const ENGINE_SOURCE: &str = env!("MISTRAL_RS_BENCH_ENGINE_SOURCE");
 /// The engine's quantized matmul as its layers call it: the activation cast to the method's
 /// activation dtype (8-bit and 4-bit GGUF formats take f32) and back.
 pub fn qmatmul(layer: &dyn QuantMethod, x: &Tensor) -> Result<Tensor> {
-    #[cfg(not(feature = "engine-0_9"))]
+    #[cfg(not(feature = "engine-0_8_23"))]
     return layer.forward_autocast(x);
-    #[cfg(feature = "engine-0_9")]
+    #[cfg(feature = "engine-0_8_23")]
     return layer.forward(x);
 }
 
@@ -48,9 +56,9 @@ pub fn var_builder(
     dtype: DType,
     device: &Device,
 ) -> ShardedVarBuilder {
-    #[cfg(not(feature = "engine-0_9"))]
+    #[cfg(not(feature = "engine-0_8_23"))]
     return mistralrs_quant::ShardedSafeTensors::wrap(Box::new(tensors), dtype, device.clone());
-    #[cfg(feature = "engine-0_9")]
+    #[cfg(feature = "engine-0_8_23")]
     return mistralrs_quant::ShardedSafeTensors::wrap(tensors, dtype, device.clone());
 }
 
@@ -80,21 +88,21 @@ pub fn embed(e: &Embedding, ids: &Tensor, dtype: DType) -> Result<Tensor> {
 /// The positions RoPE rotates, in the form `RotaryEmbedding::forward` takes: per-sequence
 /// offsets (0.8.1), or the `u32` tensor of every token's position that 0.9.2's pipeline builds
 /// once per forward pass (`pipeline/mod.rs::text_positions_tensor`), made here at set-up.
-#[cfg(not(feature = "engine-0_9"))]
+#[cfg(not(feature = "engine-0_8_23"))]
 pub struct RopePositions(Vec<usize>);
 /// See the 0.8.1 form.
-#[cfg(feature = "engine-0_9")]
+#[cfg(feature = "engine-0_8_23")]
 pub struct RopePositions(Tensor);
 
 impl RopePositions {
     /// `batch` sequences of `seq_len` tokens, each starting at `offset`.
     pub fn new(offset: usize, batch: usize, seq_len: usize, device: &Device) -> Result<Self> {
-        #[cfg(not(feature = "engine-0_9"))]
+        #[cfg(not(feature = "engine-0_8_23"))]
         {
             let _ = (seq_len, device);
             Ok(Self(vec![offset; batch]))
         }
-        #[cfg(feature = "engine-0_9")]
+        #[cfg(feature = "engine-0_8_23")]
         {
             let pos: Vec<u32> = (0..batch)
                 .flat_map(|_| (offset..offset + seq_len).map(|p| p as u32))
@@ -118,9 +126,9 @@ pub fn rope(
 /// with no past tokens, as a real tensor (`None` for a one-token decode).
 pub fn causal_mask(ids: &Tensor, dtype: DType) -> Result<Option<Tensor>> {
     let cache: &[usize] = &[0];
-    #[cfg(not(feature = "engine-0_9"))]
+    #[cfg(not(feature = "engine-0_8_23"))]
     return mistralrs_core::layers::CausalMasker.make_causal_mask_as_attn_bias(ids, &cache, dtype);
-    #[cfg(feature = "engine-0_9")]
+    #[cfg(feature = "engine-0_8_23")]
     {
         let cfg = mistralrs_core::layers::CausalMaskConfig {
             force_custom: true,
@@ -133,9 +141,9 @@ pub fn causal_mask(ids: &Tensor, dtype: DType) -> Result<Option<Tensor>> {
 
 /// Free memory of a GPU as mistral.rs reads it (bytes).
 pub fn device_memory_available(device: &Device) -> Option<u64> {
-    #[cfg(not(feature = "engine-0_9"))]
+    #[cfg(not(feature = "engine-0_8_23"))]
     let free = mistralrs_core::MemoryUsage.get_memory_available(device);
-    #[cfg(feature = "engine-0_9")]
+    #[cfg(feature = "engine-0_8_23")]
     let free = mistralrs_core::MemoryUsage
         .query(device)
         .map(|m| m.available());

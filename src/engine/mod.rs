@@ -71,11 +71,12 @@ impl ModelRef {
 }
 
 /// The in-situ attribution rules for the mistral.rs release this suite is built against:
-/// the engine's function names (and lines) of each pipeline part.
+/// the engine's function names (and lines) of each pipeline part (a checkout between 0.8.1
+/// and 0.9.2 takes the nearer release's; its line rules are then approximate).
 pub fn attribution_rules() -> Result<crate::device::insitu::Rules> {
-    #[cfg(not(feature = "engine-0_9"))]
+    #[cfg(not(feature = "engine-0_8_23"))]
     let rules = include_str!("attribution-0.8.1.toml");
-    #[cfg(feature = "engine-0_9")]
+    #[cfg(feature = "engine-0_8_23")]
     let rules = include_str!("attribution-0.9.2.toml");
     crate::device::insitu::Rules::parse(rules)
 }
