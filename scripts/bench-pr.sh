@@ -12,6 +12,13 @@
 # %), PRECISION (the interval a case samples to, %, default 1), ALLOW_BUILD_MISMATCH=1
 # (compare sides built with different rustflags or target features), FEATURES, and the
 # usual MISTRALRS_BENCH_* variables.
+# ICOUNT=1: the instruction-count verdict too (`mistral-rs-bench icount`, callgrind, one
+# thread): both sides are built once more for x86-64-v3 (valgrind 3.19 runs no AVX-512) in
+# ICOUNT_TARGET (default target/icount) and their component cases of SET and the filter are
+# counted; a case whose instructions per iteration grow by more than ICOUNT_THRESHOLD %
+# (default 1) fails the PR as a timed regression does. It counts the x86-64-v3 code path, not
+# the native one, and cannot see bandwidth, cache misses or threading. The base must be a
+# revision with instruction counts (c1f85aa or newer).
 # MODE=rounds: the older way, for a base revision from before the paired runner (its bench
 # binary is no worker): whole Criterion runs A B A B ..., ROUNDS of them (default 3), each
 # side's samples pooled, `mistral-rs-bench compare` (the filter is then Criterion's).
@@ -35,12 +42,25 @@ mkdir -p "$out/bin"
 start=$(date +%s)
 wt=$(mktemp -d)
 trap 'git worktree remove --force "$wt/A" 2>/dev/null; git worktree remove --force "$wt/B" 2>/dev/null; rm -rf "$wt"' EXIT
+artifact=$PWD/scripts/cargo-artifact.py
+icount=${ICOUNT:-0}
+icount_target=$(realpath -m "${ICOUNT_TARGET:-target/icount}")
+# build SIDE NAME [ENV...]: SIDE's bench binary (cargo names its path) copied to $out/bin/NAME
+build() {
+  local side=$1 name=$2; shift 2
+  if ! bin=$(cd "$wt/$side" && env "$@" cargo bench $features --bench bench_main --no-run \
+      --message-format=json-render-diagnostics 2> "$out/build-$name.log" | "$artifact" bench_main); then
+    tail -20 "$out/build-$name.log" >&2
+    echo "side $side does not build (see $out/build-$name.log)" >&2
+    exit 2
+  fi
+  cp "$bin" "$out/bin/$name"
+}
 for side in A B; do
   rev=$([[ $side == A ]] && echo "$base" || echo "$head")
   git worktree add --detach "$wt/$side" "$rev" >/dev/null
-  (cd "$wt/$side" && cargo bench $features --bench bench_main --no-run 2>&1 | tail -1)
-  bin=$(ls -t "$CARGO_TARGET_DIR"/release/deps/bench_main-* | grep -v '\.d$' | head -1)
-  cp "$bin" "$out/bin/bench-$side"
+  build "$side" "bench-$side"
+  [[ $icount == 1 ]] && build "$side" "icount-$side" RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR="$icount_target"
   echo "$side = $rev ($(git rev-parse --short "$rev"))"
 done
 cargo build -q --release $features --bin mistral-rs-bench
@@ -50,6 +70,14 @@ if [[ $mode == pair ]]; then
   target/release/mistral-rs-bench pair --a "$out/bin/bench-A" --a-dir "$wt/A" --b "$out/bin/bench-B" --b-dir "$wt/B" \
     --set "${SET:-quick}" ${1:+--filter "$1"} ${THRESHOLD:+--threshold $THRESHOLD} ${PRECISION:+--precision $PRECISION} \
     ${ALLOW_BUILD_MISMATCH:+--allow-build-mismatch} --out "$out" || rc=$?
+  if [[ $icount == 1 ]]; then
+    # exit 1: a regression in instructions; 2: the count could not be made
+    irc=0
+    target/release/mistral-rs-bench icount --a "$out/bin/icount-A" --a-dir "$wt/A" --b "$out/bin/icount-B" --b-dir "$wt/B" \
+      --set "${SET:-quick}" ${1:+--filter "$1"} --threshold "${ICOUNT_THRESHOLD:-1}" --out "$out/icount" || irc=$?
+    echo "timed verdict: exit $rc; instruction counts: exit $irc"
+    rc=$(( irc > rc ? irc : rc ))
+  fi
   echo "the comparison took $(( $(date +%s) - start )) s in all, builds included"
   exit $rc
 fi

@@ -15,7 +15,9 @@
 # Environment: SRC (where the extracted trees are kept, default target/bisect-src), CANDLE_GIT (a candle git repository: each step extracts the candle revision
 # that step pins, for machines without network), OUT (default target/bisect-mistralrs; kept
 # with FORCE=1 replacing it), THRESHOLD, DIRECTION, PRECISION, MAX_STEPS (stop after this many
-# steps, default unlimited: `git bisect log` in $OUT/bisect.log says how far it got).
+# steps, default unlimited: `git bisect log` in $OUT/bisect.log says how far it got),
+# BUILD_TARGET (the target folder of the steps' builds, default target/: shares the suite's
+# dependencies; another keeps this checkout's own builds from waiting on cargo's lock).
 # Every step's build time, verdict and pair report are in $OUT/steps/<rev>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +37,22 @@ export MISTRALRS_BENCH_PROFILE=${MISTRALRS_BENCH_PROFILE:-quick}
 
 # tree REV DEST: REV's files, without the paths a snapshot may lack (res/: images)
 tree() {
-  [[ -f $2/Cargo.toml ]] && return 0
-  mkdir -p "$2"
-  # shellcheck disable=SC2046
-  # (git still reports the absent images it walks past: those lines only are dropped)
-  git -C "$repo" archive "$1" $(git -C "$repo" ls-tree --name-only "$1" | grep -vx res) \
-    2> >(grep -v "^error: invalid object .* for 'res/" >&2) | tar -x -C "$2"
+  if [[ ! -f $2/Cargo.toml ]]; then
+    mkdir -p "$2"
+    # shellcheck disable=SC2046
+    # (git still reports the absent images it walks past: those lines only are dropped)
+    git -C "$repo" archive "$1" $(git -C "$repo" ls-tree --name-only "$1" | grep -vx res) \
+      2> >(grep -v "^error: invalid object .* for 'res/" >&2) | tar -x -C "$2"
+  fi
+  # mistralrs-core's build script asks `git rev-parse HEAD` for its revision and reruns when
+  # .git/HEAD changes: in an extracted tree that file is missing (so the crate was rebuilt on
+  # every build, ~6 minutes) and git answered with the repository around it (this suite's
+  # commit). A minimal git folder holding the revision fixes both.
+  local g=$2/mistralrs-core/.git
+  if [[ -d $2/mistralrs-core && ! -f $g/HEAD ]]; then
+    mkdir -p "$g/objects" "$g/refs"
+    git -C "$repo" rev-parse "$1^{commit}" > "$g/HEAD"
+  fi
 }
 
 # candle_for CHECKOUT: the candle tree for a checkout pinning candle by git revision (empty: none)
@@ -57,13 +69,13 @@ candle_for() {
 }
 
 # build REV: the bench binary of the suite against REV, in $out/steps/REV/bench (exit 125: it
-# does not build, with either API of src/api/; scripts/build-engine.sh)
+# does not build with any API form of src/api/; scripts/build-engine.sh)
 build() {
   local rev=$1 step=$out/steps/$1 src=$srcs/mistral.rs-$1 rc=0
   mkdir -p "$step"
   [[ -x $step/bench ]] && return 0
   tree "$rev" "$src"
-  CANDLE=$(candle_for "$src") ENGINE_REV=$rev OTHER_API=1 CARGO_TARGET_DIR="$root/target" \
+  CANDLE=$(candle_for "$src") ENGINE_REV=$rev OTHER_API=1 CARGO_TARGET_DIR="${BUILD_TARGET:-$root/target}" \
     scripts/build-engine.sh "$src" "$step" || rc=$?
   if [[ $rc == 0 ]]; then
     echo "$rev: built in $(cat "$step/build-time") s with features [$(cat "$step/features")]" | tee -a "$out/build-times.txt"
@@ -113,7 +125,11 @@ if judge "$bad_rev"; then
   exit 1
 fi
 git -C "$repo" bisect reset >/dev/null 2>&1 || true
-git -C "$repo" bisect start --no-checkout "$bad" "$good"
-STEP=1 OUT=$out git -C "$repo" bisect run "$root/scripts/bisect-mistralrs.sh" "$repo" "$good" "$bad" "$cases" || true
+started=$(git -C "$repo" bisect start --no-checkout "$bad" "$good")
+echo "$started"
+# a range of one commit is decided at the start: `bisect run` would test a stale BISECT_HEAD
+if ! grep -q 'is the first bad commit' <<<"$started"; then
+  STEP=1 OUT=$out git -C "$repo" bisect run "$root/scripts/bisect-mistralrs.sh" "$repo" "$good" "$bad" "$cases" || true
+fi
 git -C "$repo" bisect log | tee "$out/bisect.log"
 git -C "$repo" bisect reset >/dev/null 2>&1 || true

@@ -19,8 +19,8 @@
 #   FEATURES     more cargo features (e.g. cuda,cupti); RUSTFLAGS as for any cargo build
 #                (a CUDA side for another host: RUSTFLAGS="-C target-cpu=x86-64-v3")
 #   ENGINE_REV   the revision recorded in every result (default: `git describe` of SIDE)
-#   OTHER_API=1  when the build fails, try the other API of src/api/ (a revision between two
-#                releases: its version does not say which)
+#   OTHER_API=1  when the build fails, try the other API forms of src/api/ (a revision between
+#                two releases: its version does not say which)
 #   CARGO_TARGET_DIR  default: this crate's target/ (sides share the dependencies they have
 #                in common)
 # Exit status: 0 built, 125 does not build (git bisect's "skip"), 2 bad arguments.
@@ -72,23 +72,26 @@ else
   echo "== mistralrs-core from crates.io" >&2
 fi
 
-# cargo ... --message-format=json-render-diagnostics (messages on stderr): the path of the artifact cargo built for TARGET
-artifact() {
-  python3 -c '
-import json, sys
-paths = [m["executable"] for m in map(json.loads, sys.stdin)
-         if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable")]
-sys.exit(f"cargo reported no executable for {sys.argv[1]}") if not paths else print(paths[-1])' "$1"
-}
-
+# the API forms of src/api/ ("", engine-0_8_23, engine-0_9): the guess, then with OTHER_API=1 the others,
+# nearest first
 tries=("$api")
-[[ ${OTHER_API:-0} == 1 ]] && { [[ -n $api ]] && tries+=("") || tries+=(engine-0_9); }
+if [[ ${OTHER_API:-0} == 1 ]]; then
+  case $api in
+    engine-0_9) tries+=(engine-0_8_23 "") ;;
+    engine-0_8_23) tries+=(engine-0_9 "") ;;
+    *) tries+=(engine-0_8_23 engine-0_9) ;;
+  esac
+fi
 built="" ok=0
 : > "$dest/build.log"
 for a in "${tries[@]}"; do
   f=${features}${features:+${a:+,}}$a
-  if (cd "$dir" && cargo bench ${f:+--features $f} --bench bench_main --no-run --message-format=json-render-diagnostics 2>> "$dest/build.log" \
-      | artifact bench_main > "$dest/bench-path"); then
+  echo "== features [$f]" >> "$dest/build.log"
+  # `cargo build --profile bench` builds what `cargo bench --no-run` does (the same units) and
+  # takes --keep-going: when this crate does not compile with one form, the engine's crates
+  # still finish, and the next form reuses them
+  if (cd "$dir" && cargo build --profile bench ${f:+--features $f} --bench bench_main --keep-going --message-format=json-render-diagnostics 2>> "$dest/build.log" \
+      | "$root/scripts/cargo-artifact.py" bench_main > "$dest/bench-path"); then
     built=$f ok=1; break
   fi
 done
@@ -101,7 +104,7 @@ echo "$built" > "$dest/features"
 if [[ ${CLI:-0} == 1 ]]; then
   # the side's JSON binary too (its release profile compiles mistralrs-core once more)
   (cd "$dir" && cargo build --release ${built:+--features $built} --bin mistral-rs-bench --message-format=json-render-diagnostics 2>> "$dest/build.log" \
-    | artifact mistral-rs-bench > "$dest/cli-path")
+    | "$root/scripts/cargo-artifact.py" mistral-rs-bench > "$dest/cli-path")
   cp "$(cat "$dest/cli-path")" "$dest/cli"
 fi
 if [[ $side != release ]]; then

@@ -5,8 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/icount \
-    cargo bench --bench bench_main --no-run 2>&1 | tee /dev/stderr |
-    sed -n 's/.*Executable .*(\(.*bench_main-[0-9a-f]*\)).*/\1/p' | tail -1)
-[ -n "$bin" ] || { echo "icount.sh: no bench binary built" >&2; exit 2; }
+    cargo bench --bench bench_main --no-run --message-format=json-render-diagnostics |
+    scripts/cargo-artifact.py bench_main) || { echo "icount.sh: no bench binary built" >&2; exit 2; }
 cargo build --release --bin mistral-rs-bench
 exec target/release/mistral-rs-bench icount --a "$bin" "$@"

@@ -11,6 +11,10 @@
 #            f times each timed request). Extra work cannot slow a one-request sample by
 #            a fraction: it adds a whole request to every 1/f-th sample, which the median
 #            ignores (tried: +10 % of work measured +0.96 %).
+#  - icount: the instruction-count verdict (`mistral-rs-bench icount`, callgrind, one thread,
+#            tiny preset) of one component case, B with the same extra work, for each f of
+#            ICOUNT_FRACTIONS (0 included: an A/A trial of that case); both sides are copies of
+#            one x86-64-v3 build (target/icount: valgrind 3.19 runs no AVX-512).
 # The trials interleave (trial 1 of everything, then trial 2, ...), so a stopped study
 # still has some of each.
 #
@@ -18,8 +22,8 @@
 #
 # Environment: TRIALS (default 10), SET (default quick), FRACTIONS (default
 # "0.02 0.03 0.05 0.10"), TARGETS (component case ids, space-separated), E2E_TARGET (an
-# end-to-end case id; FRACTIONS_E2E default "0.05 0.10"), ONLY (aa or inject: work and
-# spin), WORK (per-trial
+# end-to-end case id; FRACTIONS_E2E default "0.05 0.10"), ONLY (aa, inject: work and
+# spin, or icount), ICOUNT_TARGETS, ICOUNT_FRACTIONS (default "0 0.02 0.03 0.05 0.10"), WORK (per-trial
 # pair.json folders, default target/verdict-sensitivity), and the usual MISTRALRS_BENCH_*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,16 +35,50 @@ fractions=${FRACTIONS:-0.02 0.03 0.05 0.10}
 fractions_e2e=${FRACTIONS_E2E:-0.05 0.10}
 targets=${TARGETS:-small_ops/smollm2-135m/rope/t1 ffn/smollm2-135m/float/f32/decode/t1 quant_matmul/smollm2-135m/q4/Q4K/gate_up/m1}
 e2e_target=${E2E_TARGET:-generation/smollm2-135m-synthetic-bf16/decode/tg32/depth0}
-cargo bench --bench bench_main --no-run 2>&1 | tail -1
-cargo build --release --bin mistral-rs-bench 2>&1 | tail -1
-bin=$(ls -t target/release/deps/bench_main-* | grep -v '\.d$' | head -1)
+icount_targets=${ICOUNT_TARGETS:-ffn/tiny/float/f32/decode/t1 small_ops/tiny/rope/t1}
+icount_fractions=${ICOUNT_FRACTIONS:-0 0.02 0.03 0.05 0.10}
+only=${ONLY:-}
 mkdir -p "$work/bin" "$(dirname "$csv")"
-# Two files, so that the two sides are two programs as in a real comparison.
-cp "$bin" "$work/bin/bench-A"; cp "$bin" "$work/bin/bench-B"
+cargo build --release --bin mistral-rs-bench 2>&1 | tail -1
+# Two files a build, so that the two sides are two programs as in a real comparison.
+if [[ $only != icount ]]; then
+  bin=$(cargo bench --bench bench_main --no-run --message-format=json-render-diagnostics | scripts/cargo-artifact.py bench_main)
+  cp "$bin" "$work/bin/bench-A"; cp "$bin" "$work/bin/bench-B"
+fi
+if [[ -z $only || $only == icount ]]; then
+  bin=$(RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/icount \
+    cargo bench --bench bench_main --no-run --message-format=json-render-diagnostics | scripts/cargo-artifact.py bench_main)
+  cp "$bin" "$work/bin/icount-A"; cp "$bin" "$work/bin/icount-B"
+fi
 header=kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,pairs,total_s,steal_pct_max,host,date
 [[ -s $csv ]] || echo "$header" > "$csv"
 [[ $(head -1 "$csv") == "$header" ]] || { echo "$csv has another header: pass another CSV" >&2; exit 2; }
 done_key() { grep -q "^$1,$2,$3,$4,$set_," "$csv"; }
+
+icount_trial() { # case fraction trial: one row of kind icount
+  local case=$1 f=$2 t=$3
+  done_key icount "$case" "$f" "$t" && return 0
+  local d=$work/icount-${case//\//_}-f$f-t$t
+  rm -rf "$d"
+  echo "== icount $case f=$f trial $t"
+  local rc=0
+  target/release/mistral-rs-bench icount --a "$work/bin/icount-A" --b "$work/bin/icount-B" --set full \
+    --filter "^${case}\$" --b-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$f" --out "$d" > "$d.log" 2>&1 || rc=$?
+  [[ $rc -le 1 ]] || { echo "icount failed (exit $rc), see $d.log" >&2; exit 2; }
+  python3 - "$d/icount.json" "$case" "$f" "$t" "$set_" >> "$csv" <<'PY'
+import json, sys, socket, datetime
+r = json.load(open(sys.argv[1]))
+case, f, t, set_ = sys.argv[2:6]
+v, rows = r["verdict"], r["rows"]
+tg = next(x for x in rows if x["case"] == case)
+flagged = sum(x["verdict"] != "noise" for x in rows)
+# a count has no interval and no confirmation pass; "pairs" is the counted iterations
+print(",".join(map(str, ["icount", case, f, t, set_, v["cases"], flagged, len(v["regressions"]),
+    int(v["pass"]), f"{tg['change_pct']:.3f}", "", "", tg["verdict"], "",
+    tg["a"]["iters"], f"{r['wall_s']:.1f}", "", socket.gethostname(), datetime.date.today()])))
+PY
+  tail -1 "$csv"
+}
 
 trial() { # kind case fraction trial
   local kind=$1 case=$2 f=$3 t=$4
@@ -78,10 +116,13 @@ PY
 }
 
 for t in $(seq 1 "$trials"); do
-  if [[ ${ONLY:-} != aa ]]; then
+  if [[ -z $only || $only == inject ]]; then
     for c in $targets; do for f in $fractions; do trial work "$c" "$f" "$t"; done; done
     for f in $fractions_e2e; do trial spin "$e2e_target" "$f" "$t"; done
   fi
-  [[ ${ONLY:-} == inject ]] || trial aa all 0 "$t"
+  if [[ -z $only || $only == icount ]]; then
+    for c in $icount_targets; do for f in $icount_fractions; do icount_trial "$c" "$f" "$t"; done; done
+  fi
+  if [[ -z $only || $only == aa ]]; then trial aa all 0 "$t"; fi
 done
 echo "results: $csv"
