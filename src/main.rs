@@ -497,18 +497,16 @@ fn helper(cmd: Cmd) -> Result<i32> {
             eprintln!("{builds}");
             let (rows, unmatched) = compare::compare(&base, &cand, threshold)?;
             print!("{}", compare::markdown(&rows, threshold));
-            let label = device::label(&device::from_env()?);
-            if let (Some(a), Some(b)) = (
-                compare::summary_of_side(&base, &label),
-                compare::summary_of_side(&cand, &label),
-            ) {
-                let split = compare::split_by_part(&rows, &a, &b);
-                if !split.is_empty() {
-                    print!(
-                        "\n#### The changed end-to-end cases, split by part (in situ)\n\n{}",
-                        compare::split_table(&split).markdown()
-                    );
-                }
+            let split = compare::split_by_part(
+                &rows,
+                &compare::insitu_cases_of_side(&base),
+                &compare::insitu_cases_of_side(&cand),
+            );
+            if !split.is_empty() {
+                print!(
+                    "\n#### The changed end-to-end cases, split by part (in situ)\n\n{}",
+                    compare::split_table(&split).markdown()
+                );
             }
             for u in &unmatched {
                 eprintln!("not compared: {u}");

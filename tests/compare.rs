@@ -404,14 +404,19 @@ fn builds_with_other_target_features_are_not_compared_unless_asked() {
 }
 
 /// A summary file holding one end-to-end case whose in-situ breakdown gives `ffn_ms` per token
-/// to the FFN's gate/up projection and 1 ms to attention.
+/// to the FFN's gate/up projection and 1 ms to attention (`root/summary-cpu.json`).
 fn summary_with_breakdown(root: &Path, id: &str, ffn_ms: f64) {
+    summary_file_with_breakdown(&root.join("summary-cpu.json"), "cpu", id, ffn_ms)
+}
+
+/// The same at `path`, run on `device`.
+fn summary_file_with_breakdown(path: &Path, device: &str, id: &str, ffn_ms: f64) {
     let part = |name: &str, ms: f64| {
         serde_json::json!({"part": name, "wall_s": ms, "wall_share": 0.5, "per_unit_ms": ms,
             "per_unit_range_ms": [ms * 0.98, ms * 1.02], "cpu_s": ms, "cpu_share": 0.5})
     };
     let case = serde_json::json!({
-        "case": id, "group": "generation", "preset": "tiny", "device": "cpu", "device_name": "t",
+        "case": id, "group": "generation", "preset": "tiny", "device": device, "device_name": "t",
         "dtype": "f32", "shape": "", "status": "ok", "reason": null, "flops": 0, "bytes": 0,
         "tokens": 127, "estimates": null, "gbps": null, "gflops": null, "pct_bw_ceiling": null,
         "pct_flop_ceiling": null, "extra": null,
@@ -421,9 +426,32 @@ fn summary_with_breakdown(root: &Path, id: &str, ffn_ms: f64) {
             "parts": [part("ffn_gate_up", ffn_ms), part("attention", 1.0)],
             "unassigned_wall": 0.0, "unassigned_cpu": 0.0, "dropped": 0, "late_ticks": 0}
     });
-    let s = serde_json::json!({"device": "cpu", "device_name": "t", "profile": null,
+    let s = serde_json::json!({"device": device, "device_name": "t", "profile": null,
         "mistralrs_version": "0.8.1", "written_at": "", "ceilings": null, "cases": [case]});
-    std::fs::write(root.join("summary-cpu.json"), s.to_string()).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, s.to_string()).unwrap();
+}
+
+#[test]
+fn a_gpu_sides_round_folders_are_split_by_part_on_a_host_without_that_device() {
+    // scripts/gpu-upstream.sh's layout: SIDE/r1/criterion and SIDE/r1/out/summary-cuda0.json,
+    // compared back on a CPU-only host
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("A"), tmp.path().join("B"));
+    let id = "generation/llama-3-8b-synthetic-bf16/decode/tg128/depth0";
+    let cases = [(id, 8.0e6)];
+    write_set(&a.join("r1"), &cases, 0.01, 1, &|_| 1.0);
+    write_set(&b.join("r1"), &cases, 0.01, 2, &|_| 0.7);
+    summary_file_with_breakdown(&a.join("r1/out/summary-cuda0.json"), "cuda:0", id, 5.0);
+    summary_file_with_breakdown(&b.join("r1/out/summary-cuda0.json"), "cuda:0", id, 2.0);
+    let (code, out, err) = compare(&a, &b);
+    assert_eq!(code, 0, "an improvement passes: {out}\n{err}");
+    assert!(out.contains("split by part (in situ)"), "{out}");
+    let ffn = out
+        .lines()
+        .find(|l| l.contains("| ffn_gate_up |"))
+        .expect(&out);
+    assert!(ffn.contains("-3.000"), "{ffn}");
 }
 
 #[test]

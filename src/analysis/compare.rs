@@ -371,16 +371,52 @@ pub fn write_outputs(
     Ok(vec![md, gab, bmf, rows_json])
 }
 
-/// The summary of device `label` that belongs to a side: a saved baseline's own
-/// `summary-<label>.json`, or for the live Criterion folder the suite's summary beside it
-/// (None: not there, or not readable).
-pub fn summary_of_side(root: &Path, label: &str) -> Option<crate::results::Summary> {
+/// The cases with an in-situ breakdown among a side's summaries, whatever device they ran on
+/// (a GPU run compared on a CPU-only host): a saved baseline's own `summary-*.json`, for the
+/// live Criterion folder the suite's summaries beside it, and those of a side's round folders
+/// (`r1/out/summary-*.json`, as `scripts/gpu-upstream.sh` writes them). The first breakdown
+/// found of a case is kept.
+pub fn insitu_cases_of_side(root: &Path) -> Vec<crate::results::CaseSummary> {
     let dir = if root == crate::util::paths::criterion_dir() {
         crate::util::paths::out_dir()
     } else {
         root.to_path_buf()
     };
-    crate::results::Summary::load(&crate::results::writer::summary_file(&dir, label)).ok()
+    let sorted = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        v
+    };
+    let summaries_in = |d: &Path| {
+        sorted(d).into_iter().filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("summary-") && n.ends_with(".json"))
+        })
+    };
+    let mut files: Vec<PathBuf> = summaries_in(&dir).collect();
+    for r in sorted(&dir).into_iter().map(|p| p.join("out")) {
+        if r.is_dir() {
+            files.extend(summaries_in(&r));
+        }
+    }
+    let mut out: Vec<crate::results::CaseSummary> = Vec::new();
+    for f in files {
+        let Ok(s) = crate::results::Summary::load(&f) else {
+            continue;
+        };
+        for c in s.cases.into_iter().filter(|c| c.insitu.is_some()) {
+            if !out.iter().any(|o| o.case == c.case) {
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// One part of an end-to-end case that moved: its in-situ time per unit on each side.
@@ -401,13 +437,12 @@ pub struct PartChange {
 /// two sides' in-situ breakdowns (cases without a breakdown on both sides are skipped).
 pub fn split_by_part(
     rows: &[Row],
-    old: &crate::results::Summary,
-    new: &crate::results::Summary,
+    old: &[crate::results::CaseSummary],
+    new: &[crate::results::CaseSummary],
 ) -> Vec<PartChange> {
     use crate::device::insitu::Part;
-    let find = |s: &crate::results::Summary, id: &str| {
-        s.cases
-            .iter()
+    let find = |s: &[crate::results::CaseSummary], id: &str| {
+        s.iter()
             .find(|c| c.case == id)
             .and_then(|c| c.insitu.clone())
     };
