@@ -3,7 +3,7 @@
 //! caller, windows, and the sampler itself on this process.
 
 use mistral_rs_bench::device::insitu::{
-    self, attribute, sampler, Frame, Part, Rules, Sample, Tick, Trace, Window,
+    self, attribute, rules::Role, sampler, Frame, Part, Rules, Sample, Tick, Trace, Window,
 };
 use mistral_rs_bench::engine::attribution_rules;
 use std::collections::BTreeMap;
@@ -479,6 +479,33 @@ fn a_recorded_engine_trace_is_split_with_little_unassigned() {
 /// kernel 10 µs with 1 µs gaps, then the logits' copy to the host and 100 µs with no device
 /// work while the host samples; the engine thread's ticks: two in that gap (sampling), one
 /// in a kernel.
+/// `seq`'s kernels on stream 7, 10 µs each after a 1 µs gap, from 1 ms (the window's start):
+/// the names, the activities and the end of the last one's slot.
+fn kernel_timeline(seq: &[&str]) -> (Vec<String>, Vec<insitu::Activity>, u64) {
+    let mut names: Vec<String> = vec![];
+    let mut activities = vec![];
+    let mut t = 1_000_000u64;
+    for n in seq {
+        let id = match names.iter().position(|x| x == n) {
+            Some(i) => i,
+            None => {
+                names.push(n.to_string());
+                names.len() - 1
+            }
+        } as u32;
+        activities.push(insitu::Activity {
+            kind: insitu::ActKind::Kernel,
+            name: id,
+            start_ns: t + 1_000,
+            end_ns: t + 11_000,
+            stream: 7,
+            bytes: 0,
+        });
+        t += 11_000;
+    }
+    (names, activities, t)
+}
+
 fn gpu_trace() -> Trace {
     use insitu::{ActKind, Activity, GpuTrace};
     let layer = [
@@ -504,27 +531,7 @@ fn gpu_trace() -> Trace {
     seq.extend(layer);
     seq.extend(layer);
     seq.extend(["rmsnorm_bf16", "gemv2T_kernel_val", "cast_bf16_f32"]);
-    let mut names: Vec<String> = vec![];
-    let mut activities = vec![];
-    let mut t = 1_000_000u64; // the window starts at 1 ms
-    for n in &seq {
-        let id = match names.iter().position(|x| x == n) {
-            Some(i) => i,
-            None => {
-                names.push(n.to_string());
-                names.len() - 1
-            }
-        } as u32;
-        activities.push(Activity {
-            kind: ActKind::Kernel,
-            name: id,
-            start_ns: t + 1_000,
-            end_ns: t + 11_000,
-            stream: 7,
-            bytes: 0,
-        });
-        t += 11_000;
-    }
+    let (names, mut activities, mut t) = kernel_timeline(&seq);
     activities.push(Activity {
         kind: ActKind::CopyDtoH,
         name: u32::MAX,
@@ -634,6 +641,69 @@ fn a_gpu_timeline_places_gemms_by_their_block_and_measures_idle() {
         (insitu::ActKind::CopyDtoH, 98_304, 1)
     );
     assert!((c.s * 1e6 - 10.0).abs() < 1e-6);
+}
+
+/// `gpu_trace()`'s host side with another device timeline: `seq`'s kernels
+/// ([`kernel_timeline`]), no copies and no host ticks.
+fn gpu_trace_of(seq: &[&str]) -> Trace {
+    let mut t = gpu_trace();
+    let g = t.gpu.as_mut().unwrap();
+    (g.names, g.activities, _) = kernel_timeline(seq);
+    t.ticks.clear();
+    t
+}
+
+#[test]
+fn quantized_decode_kernels_are_placed_as_gemms_and_a_fused_glu_gemv_is_gate_up() {
+    // (the suite's rules, 0.8.1's here: the kernel rules are the same in 0.9.2's)
+    // One ISQ Q4K decode layer and the head as mistral.rs 0.9.2 launches them on an H200
+    // (names from its in-situ run): the input of every GEMV is quantized first, gate/up run
+    // as one GEMV fused with the GLU, the LM head is Q6K
+    let seq = [
+        "rmsnorm_bf16",
+        "mmvq_gguf_quantize_q8_1_bf16",
+        "mmvq_gguf_q4_k_bf16_fused_qkv_cuda1",
+        "_ZN4vllm33rotary_embedding_positions_kernelI13__nv_bfloat16Lb1EEEvPT_S3_PKS2_S5_PKjiilliii",
+        "_ZN4vllm24reshape_and_cache_kernelI13__nv_bfloat16S1_LNS_18Fp8KVCacheDataTypeE0EEEvPKT_S5_PT0_S7_PKliiiiiiPKfSB_",
+        "_ZN10flashinfer33BatchDecodeWithPagedKVCacheKernelILNS_15PosEncodingModeE0ELj2ELj1ELj8ELj16ELj4ELj2ENS_16DefaultAttentionILb0ELb0ELb0ELb0EEENS_17BatchDecodeParamsI13__nv_bfloat16S5_S5_iEEEEvT7_",
+        "mmvq_gguf_quantize_q8_1_bf16",
+        "mmvq_gguf_q4_k_bf16_plain_cuda1",
+        "badd_bf16",
+        "rmsnorm_bf16",
+        "mmvq_gguf_quantize_q8_1_bf16",
+        "mmvq_gguf_q4_k_bf16_fused_glu_cuda1",
+        "mmvq_gguf_quantize_q8_1_bf16",
+        "mmvq_gguf_q4_k_bf16_plain_cuda1",
+        "badd_bf16",
+        "rmsnorm_bf16",
+        "mmvq_gguf_quantize_q8_1_bf16",
+        "mmvq_gguf_q6_k_bf16_plain_cuda1",
+    ];
+    let b = attribute(&gpu_trace_of(&seq), Some("decode"), &rules(), "token", 1).unwrap();
+    let us = |p: Part| b.part(p).map_or(0.0, |s| s.wall_s * 1e6);
+    let near = |p: Part, want: f64| {
+        let got = us(p);
+        assert!((got - want).abs() < 1e-6, "{p}: {got} µs, want {want}");
+    };
+    near(Part::QkvoProj, 40.0);
+    near(Part::Rope, 10.0);
+    near(Part::KvWrite, 10.0);
+    near(Part::Attention, 10.0);
+    near(Part::FfnGateUp, 20.0);
+    near(Part::FfnAct, 0.0);
+    near(Part::FfnDown, 20.0);
+    near(Part::ModelOther, 20.0);
+    assert_eq!(us(Part::Unassigned), 0.0);
+    // each quantization of a GEMV's input is that GEMV's part: the head's is the LM head's
+    near(Part::LmHead, 20.0);
+    near(Part::Sampling, 0.0);
+    // 0.8.1's candle kernels for the same work have the same roles
+    let r = rules();
+    for n in ["mul_mat_vec_q4_K_q8_1_cuda1", "mul_mat_q4_K"] {
+        assert_eq!(r.gpu.kernel(n).0, Role::Gemm, "{n}");
+    }
+    assert_eq!(r.gpu.kernel("quantize_q8_1").0, Role::GemmInput);
+    assert_eq!(r.gpu.kernel("dequantize_block_q8_0").0, Role::Named);
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //!   attention's own (Q·Kᵀ), and after the softmax as many again are (P·V), the rest the O
 //!   projection; copies between RoPE and the attention are the KV-cache write;
 //! - a block holding the activation is an **FFN** block: GEMMs before it are gate/up, after
-//!   it down;
+//!   it down (a GEMV fused with the activation is gate/up, and the GEMMs after it down);
 //! - a block with neither (the final norm) is the **head**: its GEMM is the LM head and what
 //!   runs after it on the device is sampling.
 //!
@@ -169,7 +169,7 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
             Block::Lead
         } else if has(Role::Rope) || has(Role::Attention) || has(Role::Softmax) {
             Block::Attn
-        } else if has(Role::Activation) {
+        } else if has(Role::Activation) || has(Role::GemmActivation) {
             Block::Ffn
         } else {
             Block::Head
@@ -181,6 +181,7 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
         let mut after_act = false;
         let mut after_head_gemm = false;
         let mut attn_gemms = 0usize;
+        let block_start = out.len();
         for i in s..e {
             let a = acts[i];
             let (role, fixed) = roles[i];
@@ -227,6 +228,10 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
                         after_act = true;
                         Part::FfnAct
                     }
+                    (Block::Ffn, Role::GemmActivation) => {
+                        after_act = true;
+                        Part::FfnGateUp
+                    }
                     (Block::Ffn, Role::Gemm) if after_act => Part::FfnDown,
                     (Block::Ffn, Role::Gemm) => Part::FfnGateUp,
                     (Block::Head, Role::Gemm) if !after_head_gemm => {
@@ -252,7 +257,7 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
                         Part::KvWrite
                     }
                     // A GEMM with no place (before the first norm, an unknown block shape).
-                    (_, Role::Gemm) => Part::Unassigned,
+                    (_, Role::Gemm | Role::GemmActivation) => Part::Unassigned,
                     // Its name's part; else, inside a block, the rest of the forward pass.
                     (_, _) => match fixed {
                         Some(p) => p,
@@ -267,6 +272,15 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
                 part,
                 name: a.name,
             });
+        }
+        // A GEMM's input quantization takes the part of the GEMM after it in the block.
+        for i in (s..e).rev() {
+            if roles[i].0 == Role::GemmInput {
+                let next = (i + 1..e)
+                    .find(|&j| matches!(roles[j].0, Role::Gemm | Role::GemmActivation))
+                    .map(|j| out[block_start + j - s].part);
+                out[block_start + i - s].part = next.unwrap_or(Part::ModelOther);
+            }
         }
     }
     out

@@ -221,8 +221,14 @@ pub enum Role {
     Attention,
     /// The FFN's activation (SiLU, a fused gate): GEMMs before it are gate/up.
     Activation,
+    /// The FFN's gate/up matrix multiply fused with its activation (mistralrs-quant 0.9's
+    /// `mmvq_gguf_*_fused_glu`): gate/up's time; GEMMs after it are the down projection.
+    GemmActivation,
     /// A matrix multiply, placed by its position.
     Gemm,
+    /// The quantization of a quantized matmul's input (`quantize_q8_1`), launched right
+    /// before it: the part of the next GEMM in its block.
+    GemmInput,
     /// A KV-cache write kernel.
     KvWrite,
     /// Its part is its name's (embedding, casts, elementwise ops).
