@@ -183,8 +183,22 @@ impl Op {
             true,
             dt,
         )?;
-        let q = randn((1, p.heads, t, p.head_dim), 1.0, 33, dt, dev)?;
-        let k = randn((1, p.kv_heads, t, p.head_dim), 1.0, 34, dt, dev)?;
+        // q and k in the layout the engine's attention hands to RoPE (`models/llama.rs`,
+        // `Attention::forward`, 0.8.1 lines 93-107, 0.9.2 lines 80-95): a prefill's are the
+        // projection's `(b, seq, heads, d)` rows viewed as `(b, heads, seq, d)` (a transpose,
+        // not a copy), a decode token's a plain reshape. Contiguous `(b, heads, seq, d)` inputs
+        // (this case before 2026-12-03) made 0.9.2's kernel, which takes token-major rows,
+        // copy q and k first (2 × 25 µs at llama-3-8b t512 on an H200, ncu), work the engine
+        // never does, and spared 0.8.1 the copy its kernel needs.
+        let qk = |heads: usize, seed: u64| -> Result<Tensor> {
+            Ok(if t == 1 {
+                randn((1, heads, t, p.head_dim), 1.0, seed, dt, dev)?
+            } else {
+                randn((1, t, heads, p.head_dim), 1.0, seed, dt, dev)?.transpose(1, 2)?
+            })
+        };
+        let q = qk(p.heads, 33)?;
+        let k = qk(p.kv_heads, 34)?;
         // Decode rotates position 511 (a typical depth); prefill rotates positions 0..t.
         let offset = if t == 1 {
             511.min(p.max_context - 1)
