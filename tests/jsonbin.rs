@@ -309,21 +309,41 @@ fn the_requested_dtype_reaches_the_engine_and_the_build_is_recorded() {
 fn insitu_splits_prefill_and_decode_by_part() {
     // 5 kHz (the most): the tiny model's tokens take well under a millisecond, and at 1 kHz a
     // loaded machine (the other tests running beside) once left lm_head without a tick.
-    let (code, v, err) = run_with(
-        r#"{"prompt":"w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16","iterations":3,"model":"tiny","max_tokens":160,"insitu":true}"#,
-        &[("MISTRALRS_BENCH_INSITU_HZ", "5000")],
-    );
-    assert_eq!(code, 0, "stderr: {err}");
+    // A part with a 5 % share is missed by n ticks with probability 0.95^n: at least 300
+    // decode ticks make that < 1e-6. A loaded machine starves the sampler, so the request is
+    // repeated with twice the iterations until the decode phase has them (3 tries).
+    const MIN_DECODE_TICKS: u64 = 300;
+    let mut iterations = 3u64;
+    let v = loop {
+        let (code, v, err) = run_with(
+            &format!(
+                r#"{{"prompt":"w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16","iterations":{iterations},"model":"tiny","max_tokens":160,"insitu":true}}"#
+            ),
+            &[("MISTRALRS_BENCH_INSITU_HZ", "5000")],
+        );
+        assert_eq!(code, 0, "stderr: {err}");
+        let ticks = v["insitu"]["decode"]["ticks"].as_u64().unwrap_or(0);
+        if ticks >= MIN_DECODE_TICKS || iterations >= 12 {
+            break v;
+        }
+        iterations *= 2;
+    };
     let ins = &v["insitu"];
     for phase in ["prefill", "decode"] {
         let b = &ins[phase];
         assert!(b.is_object(), "no {phase} breakdown: {ins}");
         let units = b["units"].as_u64().unwrap();
-        assert_eq!(units, if phase == "prefill" { 36 } else { 3 * 159 });
+        assert_eq!(
+            units,
+            if phase == "prefill" { 12 } else { 159 } * iterations
+        );
         let cov = b["coverage"].as_f64().unwrap();
         let ticks = b["ticks"].as_u64().unwrap();
         if phase == "decode" {
-            assert!(ticks > 50, "{ticks} decode ticks");
+            assert!(
+                ticks >= MIN_DECODE_TICKS,
+                "{ticks} decode ticks at {iterations} iterations"
+            );
             assert!((cov - 1.0).abs() <= 0.05, "decode coverage {cov}");
         }
         assert!(
