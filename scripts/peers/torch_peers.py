@@ -16,13 +16,8 @@ medians with a bootstrap 95 % interval; nanoseconds per iteration like Criterion
         --gguf models/SmolLM2-135M-Instruct.Q4_1.gguf --out target/mistral-rs-bench/peers-torch-cpu.json
 """
 import argparse
-import datetime
-import json
-import math
 import os
-import platform
 import sys
-import threading
 import time
 import tomllib
 
@@ -35,30 +30,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# Same lengths as src/parts/generation.rs and src/parts/peers.rs.
-PP = [128, 512]
-TG = 128
-FIRST_WORD = 3
-ATTN_DECODE, ATTN_PREFILL = 2048, 512
-FFN_TOKENS = [1, 512]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_common import (  # noqa: E402
+    ATTN_DECODE, ATTN_PREFILL, E2E_SAMPLES, FFN_TOKENS, FIRST_WORD, PP, PROFILES, TG, PeakMem,
+    cpu_name, n_params, now, prompt_ids, rss_bytes, write_summary,
+)
+import peer_common  # noqa: E402
 
 
 def depths(dev):
-    return [0, 512] if dev.type == "cpu" else [0, 4096, 16384]
+    return peer_common.depths(dev.type != "cpu")
 
 
 def concurrency(dev):
-    return [1, 4, 16] if dev.type == "cpu" else [1, 8, 32]
+    return peer_common.concurrency(dev.type != "cpu")
 
 
 def conc_lengths(dev):
-    return (16, 16) if dev.type == "cpu" else (64, 32)
-
-
-def prompt_ids(n, lo, vocab, seed):
-    # Not the Rust StdRng stream: same length and id range, which is what costs time.
-    g = np.random.default_rng(seed)
-    return g.integers(lo, vocab, size=n).tolist()
+    return peer_common.conc_lengths(dev.type != "cpu")
 
 
 def sync(dev):
@@ -74,56 +63,16 @@ def mem_in_use(dev):
     if dev.type == "cuda":
         free, total = torch.cuda.mem_get_info(dev)
         return total - free
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return rss_bytes()
 
 
-class PeakMem:
-    """Peak memory in use while a case runs (CUDA: whole device; CPU: process RSS), sampled
-    every 2 ms on a thread, as the Rust suite's `device::PeakMem` does."""
-
-    def __init__(self, dev, before_load=None):
-        self.dev, self.start, self.before_load = dev, mem_in_use(dev), before_load
-        self.peak, self.stop = self.start, False
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while not self.stop:
-            self.peak = max(self.peak, mem_in_use(self.dev))
-            time.sleep(0.002)
-
-    def report(self):
-        self.stop = True
-        self.t.join()
-        mib = lambda b: round(b / 2**20, 1)
-        kind = "whole device in use (total - free)" if self.dev.type == "cuda" else "process resident set (RSS)"
-        out = {"kind": kind, "start_mib": mib(self.start), "peak_mib": mib(self.peak),
-               "before_load_mib": None, "footprint_mib": None}
-        if self.before_load is not None:
-            out["before_load_mib"] = mib(self.before_load)
-            out["footprint_mib"] = mib(max(0, self.peak - self.before_load))
-        return out
+def peak_mem(dev, before_load=None):
+    kind = "whole device in use (total - free)" if dev.type == "cuda" else "process resident set (RSS)"
+    return PeakMem(lambda: mem_in_use(dev), kind, before_load)
 
 
 # ----------------------------------------------------------------------------------------
-# Statistics (numpy), in Criterion's vocabulary
-
-
-def estimates(per_iter_ns, seed=0):
-    x = np.asarray(per_iter_ns, dtype=np.float64)
-    med = float(np.median(x))
-    rng = np.random.default_rng(seed)
-    boots = np.median(rng.choice(x, size=(2000, len(x)), replace=True), axis=1)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return {
-        "median_ns": med,
-        "median_lo_ns": float(lo),
-        "median_hi_ns": float(hi),
-        "mad_ns": float(np.median(np.abs(x - med)) * 1.4826),
-        "mean_ns": float(np.mean(x)),
-        "std_dev_ns": float(np.std(x, ddof=1)) if len(x) > 1 else 0.0,
-    }
+# Timing (the statistics are peer_common.estimates)
 
 
 def time_op(fn, dev, warm_s, meas_s, samples):
@@ -302,67 +251,22 @@ def e2e_cases(p, dev, label, e2e, samples):
 def device_name(dev):
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
+    return cpu_name()
 
 
 def case_record(case, p, dev, dev_name, dtype_name, shape, flops, nbytes, tokens, per_iter_ns, extra):
-    est = estimates(per_iter_ns)
-    med_s = est["median_ns"] / 1e9
-    return {
-        "case": f"peers/torch/{case}",
-        "group": "peers",
-        "preset": p["name"],
-        "device": dev_label(dev),
-        "device_name": dev_name,
-        "dtype": dtype_name,
-        "shape": shape,
-        "status": "ok",
-        "reason": None,
-        "flops": int(flops),
-        "bytes": int(nbytes),
-        "tokens": tokens,
-        "estimates": est,
-        "tokens_per_s": tokens / med_s if tokens else None,
-        "gbps": nbytes / med_s / 1e9 if nbytes else None,
-        "gflops": flops / med_s / 1e9 if flops else None,
-        "pct_bw_ceiling": None,
-        "pct_flop_ceiling": None,
-        "fits_in_cache": None,
-        "measured_at": now(),
-        # the intra-op threads it ran with (equal work: the suite's rayon pool has as many)
-        "extra": {**(extra or {}), "threads": torch.get_num_threads()},
-    }
+    # the intra-op threads it ran with (equal work: the suite's rayon pool has as many)
+    extra = {**(extra or {}), "threads": torch.get_num_threads()}
+    return peer_common.case_record("torch", case, p, dev_label(dev), dev_name, dtype_name, shape, flops,
+                                   nbytes, tokens, per_iter_ns, extra)
 
 
 def failed_record(case, p, dev, dev_name, why):
-    return {
-        "case": f"peers/torch/{case}", "group": "peers", "preset": p["name"], "device": dev_label(dev),
-        "device_name": dev_name, "dtype": "", "shape": "", "status": "failed", "reason": why,
-        "flops": 0, "bytes": 0, "tokens": None, "estimates": None, "tokens_per_s": None, "gbps": None,
-        "gflops": None, "pct_bw_ceiling": None, "pct_flop_ceiling": None, "fits_in_cache": None,
-        "measured_at": now(), "extra": None,
-    }
+    return peer_common.failed_record("torch", case, p, dev_label(dev), dev_name, why)
 
 
 def dev_label(dev):
     return "cpu" if dev.type == "cpu" else f"cuda{dev.index or 0}"
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def n_params(p):
-    h, i, L, v = p["hidden"], p["intermediate"], p["layers"], p["vocab"]
-    attn = h * p["heads"] * p["head_dim"] * 2 + h * p["kv_heads"] * p["head_dim"] * 2
-    return L * (attn + 3 * h * i) + v * h
 
 
 def main():
@@ -400,7 +304,7 @@ def main():
     if dname not in dnames:
         sys.exit(f"torch_peers: bad dtype {dname!r}")
     dtype = dnames[dname]
-    warm, meas, samples = {"quick": (0.3, 1.0, 10), "default": (1.0, 3.0, 20), "full": (3.0, 5.0, 100)}[a.profile]
+    warm, meas, samples = PROFILES[a.profile]
     torch.manual_seed(0)
     dev_name = device_name(dev)
     print(f"torch_peers: torch {torch.__version__} on {dev_name}, {dname}, profile {a.profile}", file=sys.stderr)
@@ -444,9 +348,9 @@ def main():
             if a.filter not in f"peers/torch/{cid}":
                 continue
             try:
-                mem = PeakMem(dev, before_load)
+                mem = peak_mem(dev, before_load)
                 fn()  # warm-up, untimed
-                secs = [fn() for _ in range(10)]
+                secs = [fn() for _ in range(E2E_SAMPLES)]
                 extra = {
                     "engine": f"torch {torch.__version__} + transformers {tf_version} eager",
                     "model": path,
@@ -456,9 +360,7 @@ def main():
                     "itl_ms": None,
                 }
                 if itl:
-                    s = np.asarray(itl[-10 * (TG - 1):])
-                    extra["itl_ms"] = {k: float(np.percentile(s, q)) for k, q in (("p50", 50), ("p90", 90), ("p99", 99))}
-                    extra["itl_ms"]["mean"] = float(s.mean())
+                    extra["itl_ms"] = peer_common.itl_stats(itl[-E2E_SAMPLES * (TG - 1):])
                 fl = 2 * n_params(p) * tokens
                 per_tok_bytes = nb * (tokens if "decode" in cid else 1)
                 cases.append(case_record(cid, p, dev, dev_name, dname, f"{p['layers']} layers, hidden {p['hidden']}, vocab {p['vocab']}",
@@ -474,7 +376,7 @@ def main():
     summary = {
         "device": dev_label(dev),
         "device_name": dev_name,
-        "profile": {"name": a.profile, "warm_up_s": warm, "measurement_s": meas, "samples": samples, "e2e_samples": 10},
+        "profile": {"name": a.profile, "warm_up_s": warm, "measurement_s": meas, "samples": samples, "e2e_samples": E2E_SAMPLES},
         "mistralrs_version": f"n/a (PyTorch peer: torch {torch.__version__}, transformers {tf_version})",
         "written_at": now(),
         "ceilings": None,
@@ -482,11 +384,7 @@ def main():
         "cases": cases,
         "derived": {},
     }
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=1)
-    os.replace(tmp, a.out)
+    write_summary(a.out, summary)
     bad = [c["case"] for c in cases if c["status"] != "ok"]
     print(f"torch_peers: {len(cases) - len(bad)} cases ok, {len(bad)} failed -> {a.out}", file=sys.stderr)
     sys.exit(1 if bad and len(bad) == len(cases) else 0)
