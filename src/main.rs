@@ -254,8 +254,9 @@ enum Cmd {
         /// The summary JSON.
         summary: std::path::PathBuf,
     },
-    /// mistral.rs beside candle and PyTorch: Markdown, JSON and SVG plots from summary files
-    /// of one machine (the suite's summary, and scripts/peers/torch_peers.py's).
+    /// mistral.rs beside candle, PyTorch and llama.cpp: Markdown, JSON and SVG plots from
+    /// summary files of one machine (the suite's summary, scripts/peers/torch_peers.py's and
+    /// scripts/peers/llamacpp_peers.py's).
     PeersReport {
         /// Summary JSON files (all from one device).
         #[arg(required = true)]

@@ -143,6 +143,22 @@ fn typed_fields_are_what_the_id_says() {
             what: PeerCase::SmallOp(SmallOp::RmsNorm { tokens: 1 })
         }
     );
+    // llama.cpp's matrix product at the engine's quant_matmul shape
+    let s = "peers/llamacpp/llama-3-8b/quant_matmul/q4/Q4K/down/m1";
+    let id: CaseId = s.parse().unwrap();
+    match &id.case {
+        Case::Peers {
+            engine: PeerEngine::Llamacpp,
+            what: PeerCase::QuantMatmul { format, proj, m },
+        } => {
+            assert_eq!(format.to_string(), "q4/Q4K");
+            assert_eq!(proj.to_string(), "down");
+            assert_eq!(*m, 1);
+        }
+        other => panic!("{s}: {other:?}"),
+    }
+    assert_eq!(id.preset_name(), Some("llama-3-8b"));
+    assert_eq!(id.to_string(), s);
     let id: CaseId = "peers/candle/tiny-synthetic-f16/prefill/pp128"
         .parse()
         .unwrap();

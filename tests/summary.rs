@@ -396,6 +396,8 @@ fn cpu_summary(
         derived: serde_json::Value::Null,
         build: None,
         run: None,
+        peer_build: None,
+        tool_runs: Vec::new(),
     }
 }
 

@@ -99,8 +99,9 @@ closed_set! {
 }
 
 closed_set! {
-    /// The general-framework peers.
-    pub enum PeerEngine { Candle, Torch }
+    /// The peers: the general frameworks (candle, PyTorch) and the specialised engine
+    /// (llama.cpp, id word `llamacpp`).
+    pub enum PeerEngine { Candle, Torch, Llamacpp }
 }
 
 /// A weight format as it appears in ids: its class and its name (`float/f32`, `q4/Q4K`,
@@ -168,8 +169,21 @@ pub enum Workload {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "peer_case", rename_all = "snake_case")]
 pub enum PeerCase {
-    Attention { phase: Phase, ctx: usize },
-    Ffn { phase: Phase, tokens: usize },
+    Attention {
+        phase: Phase,
+        ctx: usize,
+    },
+    Ffn {
+        phase: Phase,
+        tokens: usize,
+    },
+    /// One projection's product at a preset's shape (`quant_matmul/q4/Q4_0/down/m1`): the
+    /// counterpart of the engine's `quant_matmul` case.
+    QuantMatmul {
+        format: WeightFormat,
+        proj: Proj,
+        m: usize,
+    },
     SmallOp(SmallOp),
     Workload(Workload),
 }
@@ -423,6 +437,9 @@ impl fmt::Display for CaseId {
                 match what {
                     PeerCase::Attention { phase, ctx } => write!(f, "attention/{phase}/ctx{ctx}"),
                     PeerCase::Ffn { phase, tokens } => write!(f, "ffn/{phase}/t{tokens}"),
+                    PeerCase::QuantMatmul { format, proj, m } => {
+                        write!(f, "quant_matmul/{format}/{proj}/m{m}")
+                    }
                     PeerCase::SmallOp(op) => write!(f, "{op}"),
                     PeerCase::Workload(w) => write!(f, "{w}"),
                 }
@@ -577,6 +594,17 @@ impl FromStr for CaseId {
                                 what: PeerCase::Ffn {
                                     phase: word(phase, "phase")?,
                                     tokens: num(t, "t")?,
+                                },
+                            },
+                        ),
+                        ["quant_matmul", class, fmt, proj, m] => (
+                            preset(subject)?,
+                            Case::Peers {
+                                engine,
+                                what: PeerCase::QuantMatmul {
+                                    format: weight_format(class, fmt)?,
+                                    proj: word(proj, "projection")?,
+                                    m: num(m, "m")?,
                                 },
                             },
                         ),

@@ -4,10 +4,11 @@
 use anyhow::{anyhow, Result};
 use std::path::Path;
 
-const COLORS: [plotters::style::RGBColor; 3] = [
+const COLORS: [plotters::style::RGBColor; 4] = [
     plotters::style::RGBColor(214, 96, 39),   // mistral.rs
     plotters::style::RGBColor(60, 110, 180),  // candle
     plotters::style::RGBColor(120, 120, 120), // PyTorch
+    plotters::style::RGBColor(90, 160, 70),   // llama.cpp
 ];
 
 /// The label of the bar (or group) at x = 0, 1, 2, ... (none between them).
@@ -21,13 +22,15 @@ fn label_at(labels: &[String], x: f64) -> String {
 }
 
 /// A grouped bar chart: one group per label, one bar per series (absent values leave a gap).
-pub fn bar_chart<const N: usize>(
+/// `values[group][series]`; each series names its colour (0–3: mistral.rs, candle, PyTorch,
+/// llama.cpp), so an engine keeps its colour when another is left out.
+pub fn bar_chart(
     path: &Path,
     title: &str,
     y_desc: &str,
-    series: &[&str; N],
+    series: &[(&str, usize)],
     labels: &[String],
-    values: &[[Option<f64>; N]],
+    values: &[Vec<Option<f64>>],
     log: bool,
 ) -> Result<()> {
     use plotters::prelude::*;
@@ -67,14 +70,14 @@ pub fn bar_chart<const N: usize>(
                     .y_desc(y_desc)
                     .draw()
                     .map_err(|e| anyhow!("{e}"))?;
-                let bw = 0.8 / N as f64;
-                for (e, name) in series.iter().enumerate() {
-                    let color = COLORS[e % COLORS.len()];
+                let bw = 0.8 / series.len().max(1) as f64;
+                for (e, (name, colour)) in series.iter().enumerate() {
+                    let color = COLORS[colour % COLORS.len()];
                     let bars: Vec<Rectangle<(f64, f64)>> = values
                         .iter()
                         .enumerate()
                         .filter_map(|(g, v)| {
-                            let y = v[e]?;
+                            let y = (*v.get(e)?)?;
                             let x0 = g as f64 - 0.4 + e as f64 * bw;
                             Some(Rectangle::new(
                                 [(x0, chart_lo), (x0 + bw * 0.92, y)],

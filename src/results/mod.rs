@@ -18,4 +18,4 @@ pub mod schema;
 pub mod tables;
 pub mod writer;
 
-pub use schema::{CaseSummary, Estimates, Record, RunInfo, Summary};
+pub use schema::{CaseSummary, Estimates, Record, RunInfo, Summary, ToolRun};

@@ -143,6 +143,22 @@ pub struct Summary {
     /// The run that wrote the summary last: its case set and how long it had run.
     #[serde(default)]
     pub run: Option<RunInfo>,
+    /// How a peer that is not this crate was built (llama.cpp: its CMake flags, compiler,
+    /// commit), as its runner recorded it; the peers report prints it beside `build`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_build: Option<serde_json::Value>,
+    /// A peer tool's own output, kept beside the cases (llama-bench's JSON records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_runs: Vec<ToolRun>,
+}
+
+/// One run of a peer's own benchmark tool: the command and its records as the tool wrote
+/// them (llama-bench `-o json`; test-backend-ops' perf lines, parsed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolRun {
+    pub tool: String,
+    pub command: String,
+    pub records: Vec<serde_json::Value>,
 }
 
 /// The run that wrote a summary.

@@ -189,6 +189,8 @@ pub fn write(
         derived,
         build: Some(build),
         run: Some(run.clone()),
+        peer_build: None,
+        tool_runs: Vec::new(),
     };
     json::write(&path, &summary)?;
     Ok(Written {

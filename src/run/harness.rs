@@ -429,6 +429,9 @@ impl Run {
                     rec.extra = serde_json::json!({});
                 }
                 rec.extra["sampling"] = v;
+                // The CPU threads the case ran on (rayon's pool: candle and the engine),
+                // so a peer's figure can be set beside one of equal threads.
+                rec.extra["threads"] = rayon::current_num_threads().into();
             }
             if let (Some(d), None) = (super::timing::idle_between(), spec.tokens) {
                 // Timed cold (the pool asleep): say so beside the figure.
