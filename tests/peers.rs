@@ -150,6 +150,8 @@ fn summary(device: &str, cases: Vec<CaseSummary>) -> Summary {
         derived: serde_json::Value::Null,
         build: None,
         run: None,
+        peer_build: None,
+        tool_runs: Vec::new(),
     }
 }
 
@@ -238,8 +240,15 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
     // Every engine's dtype is recorded on its row, and each engine's build (or its absence).
     assert_eq!(
         decode.dtypes,
-        [Some("f16".into()), Some("f32".into()), Some("f32".into())]
+        [
+            Some("f16".into()),
+            Some("f32".into()),
+            Some("f32".into()),
+            None
+        ]
     );
+    // Three engines have figures: the report shows those three and no llama.cpp column.
+    assert_eq!(r.engines, vec![0, 1, 2]);
     let build = mistral_rs_bench::util::build::BuildInfo::current().describe();
     assert_eq!(r.builds[0].as_deref(), Some(build.as_str()));
     assert_eq!(r.builds[1].as_deref(), Some(build.as_str()));
@@ -255,7 +264,7 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
 
     assert_eq!(r.components.len(), 1);
     let attn = &r.components[0];
-    assert_eq!(attn.values, [Some(300.0), Some(600.0), Some(150.0)]);
+    assert_eq!(attn.values, [Some(300.0), Some(600.0), Some(150.0), None]);
     assert_eq!(
         attn.notes[0].as_deref(),
         Some("attention/smollm2-135m/decode/paged/ctx2048")
@@ -269,6 +278,7 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
         md.contains("| decode/depth0 | tok/s | 127 | 63.5 | 254 | 2.00× | 0.50× |"),
         "{md}"
     );
+    assert!(!md.contains("llama.cpp"), "{md}");
     for f in [
         "peers.md",
         "peers.json",
@@ -305,5 +315,158 @@ fn report_pairs_cases_and_computes_advantages() -> Result<()> {
         err.contains("c.json") && err.contains("not a summary"),
         "{err}"
     );
+    Ok(())
+}
+
+/// The llama.cpp runner's summary (a real one, trimmed: tests/fixtures/peers/llamacpp-cpu.json,
+/// written by scripts/peers/llamacpp_peers.py on this project's CPU) beside mistral.rs, candle
+/// and PyTorch: four columns, ratios against each, llama-bench's own table.
+#[test]
+fn report_with_four_engines_sets_llama_cpp_beside_the_others() -> Result<()> {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/peers/llamacpp-cpu.json");
+    let lc = Summary::load(&fixture)?;
+    // every case id of the runner is a typed id of the suite
+    for c in &lc.cases {
+        assert!(c.id().is_some(), "{} is not a suite id", c.case);
+    }
+    let m = "SmolLM2-135M-Instruct.Q4_1";
+    let lc_decode = lc
+        .cases
+        .iter()
+        .find(|c| c.case == format!("peers/llamacpp/{m}/decode/tg128/depth0"))
+        .expect("the fixture has llama.cpp's decode");
+    let lc_tps = lc_decode.tokens_per_s.unwrap();
+    let lc_q4k = lc
+        .cases
+        .iter()
+        .find(|c| c.case == "peers/llamacpp/llama-3-8b/quant_matmul/q4/Q4K/down/m1")
+        .expect("the fixture has llama.cpp's Q4K product");
+    let lc_q4k_us = lc_q4k.median_ns().unwrap() / 1e3;
+
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let mut mq4k = case(
+        "quant_matmul/llama-3-8b/q4/Q4K/down/m1",
+        "quant_matmul",
+        lc_q4k_us * 1e3 * 2.0, // mistral.rs takes twice llama.cpp's time
+        None,
+    );
+    mq4k.preset = "llama-3-8b".into();
+    mq4k.extra["threads"] = 1.into();
+    let suite = summary(
+        "cpu",
+        vec![
+            // mistral.rs decodes at twice llama.cpp's rate
+            case(
+                &format!("generation/{m}/decode/tg128/depth0"),
+                "generation",
+                127.0 / (2.0 * lc_tps) * 1e9,
+                Some(127),
+            ),
+            case(
+                &format!("peers/candle/{m}/decode/tg128/depth0"),
+                "peers",
+                2e9,
+                Some(127),
+            ),
+            mq4k,
+        ],
+    );
+    let torch = summary(
+        "cpu",
+        vec![case(
+            &format!("peers/torch/{m}/decode/tg128/depth0"),
+            "peers",
+            4e9,
+            Some(127),
+        )],
+    );
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    std::fs::write(&a, serde_json::to_string(&suite)?)?;
+    std::fs::write(&b, serde_json::to_string(&torch)?)?;
+    // the fixture's device is the suite's ("cpu"), so the three files make one report
+    let r = peers_report::build(&[a, b, fixture.clone()])?;
+    assert_eq!(r.engines, vec![0, 1, 2, 3]);
+    let decode = r
+        .e2e
+        .iter()
+        .find(|x| x.subject == m && x.metric == "decode/depth0")
+        .expect("decode row");
+    assert!((decode.advantage(3).unwrap() - 2.0).abs() < 1e-9);
+    assert_eq!(decode.dtypes[3].as_deref(), Some("Q4_1 (GGUF, KV f16)"));
+    let q4k = r
+        .components
+        .iter()
+        .find(|x| x.metric == "quant_matmul/q4/Q4K/down/m1")
+        .expect("the Q4K product row");
+    assert!((q4k.advantage(3).unwrap() - 0.5).abs() < 1e-9);
+    assert_eq!(q4k.threads[0], Some(1));
+    assert_eq!(q4k.threads[3], lc_q4k.extra["threads"].as_u64());
+    // llama.cpp's build (its CMake flags) is the build of its column
+    assert!(r.builds[3].as_deref().unwrap().contains("GGML_NATIVE=OFF"));
+    let md = peers_report::markdown(&r);
+    for want in [
+        "| llama.cpp |",
+        "| × vs llama.cpp |",
+        "| decode/depth0 | tok/s |",
+        "### llama-bench, as it reports",
+        "tg128 @ d512",
+        "Build of the llama.cpp figures: llama.cpp",
+    ] {
+        assert!(md.contains(want), "missing {want:?} in\n{md}");
+    }
+    // the plots keep one bar per shown engine
+    let out = dir.join("report");
+    peers_report::write(&r, &out, false)?;
+    let svg = std::fs::read_to_string(out.join("tokens-per-s.svg"))?;
+    assert!(svg.contains("llama.cpp"), "the legend names llama.cpp");
+    Ok(())
+}
+
+/// The runner's parser of test-backend-ops' console output (a real capture on this CPU) gives
+/// suite cases at the engine's `quant_matmul` shape, one token only, in ns from the tool's µs.
+#[test]
+fn llama_cpp_runner_parses_test_backend_ops_into_suite_cases() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("tests/fixtures/peers/test-backend-ops-cpu.txt");
+    // -S: no site packages (CI's bare python3 has no numpy; the parser needs none)
+    let out = std::process::Command::new("python3")
+        .arg("-S")
+        .arg(root.join("scripts/peers/llamacpp_peers.py"))
+        .arg("--parse-backend-ops")
+        .arg(&fixture)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "the parser failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let text = std::fs::read_to_string(&fixture)?;
+    let lines = text.lines().filter(|l| l.contains("us/run")).count();
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.len(), lines, "one record per perf line");
+    let cases: Vec<CaseSummary> = serde_json::from_value(v["cases"].clone())?;
+    let ones = recs.iter().filter(|r| r["n"] == 1).count();
+    assert!(ones >= 3, "the capture has one-token products");
+    assert_eq!(cases.len(), ones, "one case per one-token product");
+    for c in &cases {
+        let id = c
+            .id()
+            .unwrap_or_else(|| panic!("{} is not a suite id", c.case));
+        assert_eq!(id.preset_name(), Some("llama-3-8b"));
+        assert!(c.case.ends_with("/down/m1"), "{}", c.case);
+        let rec = recs
+            .iter()
+            .find(|r| {
+                r["n"] == 1
+                    && c.shape.contains(&format!("W=[{},{}]", r["m"], r["k"]))
+                    && c.dtype == r["type_a"].as_str().unwrap()
+            })
+            .expect("its record");
+        let us = rec["us_per_run"].as_f64().unwrap();
+        assert!((c.median_ns().unwrap() - us * 1e3).abs() < 1e-6 * us);
+    }
     Ok(())
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds llama.cpp (its shared library, `llama-bench` and `test-backend-ops`) from the source
+# that PyPI's llama-cpp-python sdist vendors: no network beyond PyPI, no git clone. The sdist
+# is pinned by version and sha256; the vendored llama.cpp is the commit its changelog names.
+#
+#   scripts/peers/llamacpp.sh [cpu|cuda]      # prints the install folder (target/llamacpp/<kind>)
+#
+# The folder gets bin/ (llama-bench, test-backend-ops), lib/ (libllama.so, libggml*.so: what
+# the Python binding loads through LLAMA_CPP_LIB_PATH), py/ (the binding's pure-Python
+# package, from the same sdist) and build.json (the CMake flags, the compiler, the build time,
+# the llama.cpp commit). A finished build is reused; FORCE=1 rebuilds.
+#
+# CPU flags: GGML_NATIVE=OFF with the instruction sets named one by one. LLAMACPP_CPU_FLAGS
+# replaces the default set below, which is this machine's (x86-64 with AVX-512 and VNNI):
+# docs/peers.md ("llama.cpp") says which features were tried and why each is in or out.
+# CUDA (on the GPU machine, which has nvcc, CMake and ninja): compute capability 9.0 only
+# (LLAMACPP_CUDA_ARCH, default 90). LLAMACPP_JOBS: parallel compile jobs (default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+kind=${1:-cpu}
+[[ $kind == cpu || $kind == cuda ]] || { echo "usage: $0 [cpu|cuda]" >&2; exit 2; }
+version=0.3.36
+sha=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+commit=0c1e57098 # the llama.cpp commit llama-cpp-python 0.3.36 vendors (its CHANGELOG.md)
+root=$(realpath -m target/llamacpp)
+dest=$root/$kind
+if [[ -s $dest/build.json && -x $dest/bin/llama-bench && -z ${FORCE:-} ]]; then
+  echo "$dest"; exit 0
+fi
+mkdir -p "$root"
+tarball=$root/llama_cpp_python-$version.tar.gz
+if [[ ! -s $tarball ]]; then
+  # the sdist's address from PyPI's JSON API (relative addresses resolved against it)
+  python3 - "$version" "$tarball.part" >&2 <<'PY'
+import json, sys, urllib.parse, urllib.request
+version, out = sys.argv[1], sys.argv[2]
+api = f"https://pypi.org/pypi/llama-cpp-python/{version}/json"
+meta = json.load(urllib.request.urlopen(api, timeout=120))
+sdist = [u for u in meta["urls"] if u["packagetype"] == "sdist"]
+if not sdist:
+    sys.exit(f"llamacpp.sh: PyPI lists no sdist of llama-cpp-python {version}")
+url = urllib.parse.urljoin(api, sdist[0]["url"])
+print(f"llamacpp.sh: fetching {url}", file=sys.stderr)
+urllib.request.urlretrieve(url, out)
+PY
+  mv "$tarball.part" "$tarball"
+fi
+echo "$sha  $tarball" | sha256sum -c --quiet - >&2 || { echo "llamacpp.sh: $tarball: wrong sha256" >&2; exit 1; }
+src=$root/src/llama_cpp_python-$version
+if [[ ! -d $src/vendor/llama.cpp ]]; then
+  mkdir -p "$root/src"
+  tar -xzf "$tarball" -C "$root/src"
+fi
+command -v cmake >/dev/null || { echo "llamacpp.sh: cmake not found (apt-get install cmake)" >&2; exit 1; }
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+if [[ $kind == cpu ]]; then
+  # This CPU: AVX2, FMA, F16C, AVX-512 F/BW/DQ/VL, VBMI, VNNI, AVX-VNNI, AVX512-BF16; no AMX.
+  default="-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX_VNNI=ON \
+-DGGML_AVX512_BF16=ON"
+  read -r -a flags <<<"-DGGML_NATIVE=OFF ${LLAMACPP_CPU_FLAGS:-$default}"
+else
+  read -r -a flags <<<"-DGGML_NATIVE=OFF -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${LLAMACPP_CUDA_ARCH:-90}"
+fi
+build=$root/build-$kind
+rm -rf "$build" "$dest"
+start=$(date +%s)
+cmake -S "$src/vendor/llama.cpp" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DBUILD_SHARED_LIBS=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=ON \
+  -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+  -DLLAMA_BUILD_APP=OFF "${flags[@]}" >&2
+cmake --build "$build" -j "${LLAMACPP_JOBS:-$(nproc)}" --target llama-bench test-backend-ops >&2
+secs=$(( $(date +%s) - start ))
+mkdir -p "$dest/bin" "$dest/lib"
+cp "$build/bin/llama-bench" "$build/bin/test-backend-ops" "$dest/bin/"
+find "$build" -name 'lib*.so*' -exec cp -P {} "$dest/lib/" \;
+cp -r "$src/llama_cpp" "$dest/py"
+python3 - "$dest/build.json" "$kind" "$version" "$commit" "$secs" "$build/CMakeCache.txt" "${flags[@]}" <<'PY'
+import json, platform, re, subprocess, sys
+out, kind, version, commit, secs, cache, *flags = sys.argv[1:]
+ggml = {}
+for line in open(cache):
+    if line.startswith("GGML_") and ":" in line and "=" in line:
+        k, v = line.strip().split("=", 1)
+        name = k.split(":")[0]
+        # the options that choose code paths (instruction sets, threading, CUDA)
+        if re.match(r"GGML_(NATIVE|AVX|AMX|FMA|F16C|BMI2|SSE42|OPENMP|CPU_REPACK|LLAMAFILE|BLAS|LTO|CUDA)", name):
+            ggml[name] = v
+cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+json.dump({
+    "engine": "llama.cpp", "kind": kind, "llama_cpp_commit": commit,
+    "source": f"llama-cpp-python {version} sdist (PyPI), vendor/llama.cpp",
+    "cmake_flags": flags, "ggml_options": ggml, "compiler": cc,
+    "machine": platform.machine(), "build_seconds": int(secs),
+}, open(out, "w"), indent=1)
+PY
+echo "llamacpp.sh: built in ${secs} s -> $dest" >&2
+echo "$dest"

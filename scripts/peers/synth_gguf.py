@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Writes a preset's synthetic model (the safetensors folder `mistral-rs-bench synth PRESET`
+makes) as a GGUF file that llama.cpp loads, in the dtype the engine computes in (f16 on this
+CPU, bf16 on the GPU), with the `gguf` package's writer. llama.cpp does not take the synthetic
+word-level tokenizer, so the tokenizer comes from another GGUF whose vocabulary has the same
+size (SmolLM2's, 49152 tokens): the token ids the runners feed are the same either way.
+
+    python3 scripts/peers/synth_gguf.py --synth-dir target/mistral-rs-bench/models/smollm2-135m-bf16 \\
+        --tokenizer-from models/SmolLM2-135M-Instruct.Q4_1.gguf --dtype f16 \\
+        --out target/mistral-rs-bench/models/smollm2-135m-synthetic-f16.gguf
+
+The tensors are the same numbers as the safetensors model (rounded to the dtype); q and k
+are permuted from the Hugging Face rotary layout to GGML's, as llama.cpp's converter does for
+Llama, so that both engines compute the same function of the same weights.
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def permute(w, n_head):
+    """HF's q/k rows (halves of each head rotated together) to GGML's (pairs interleaved)."""
+    rows = w.shape[0]
+    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def gguf_name(hf):
+    """The GGUF tensor name of a Hugging Face Llama tensor name (None: not stored)."""
+    fixed = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    if hf in fixed:
+        return fixed[hf]
+    parts = hf.split(".")
+    if parts[:2] != ["model", "layers"]:
+        return None
+    n, rest = parts[2], ".".join(parts[3:])
+    per_layer = {
+        "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+        "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+        "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+        "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+        "mlp.down_proj.weight": "ffn_down.weight",
+    }
+    return f"blk.{n}.{per_layer[rest]}" if rest in per_layer else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--synth-dir", required=True)
+    ap.add_argument("--tokenizer-from", required=True, help="a GGUF file whose tokenizer.* fields are copied")
+    ap.add_argument("--dtype", default="f16", choices=["f16", "bf16", "f32"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--force", action="store_true")
+    a = ap.parse_args()
+    if os.path.exists(a.out) and not a.force:
+        sys.exit(f"synth_gguf: {a.out} exists; pass --force to overwrite it")
+    import gguf
+    import numpy as np
+    import torch
+    from safetensors import safe_open
+
+    cfg = json.load(open(os.path.join(a.synth_dir, "config.json")))
+    tok = gguf.GGUFReader(a.tokenizer_from)
+    tokens = tok.fields.get("tokenizer.ggml.tokens")
+    n_tok = len(tokens.data) if tokens else 0
+    if n_tok != cfg["vocab_size"]:
+        sys.exit(f"synth_gguf: {a.tokenizer_from} has {n_tok} tokens, the model {cfg['vocab_size']}")
+    ftype = {"f16": gguf.LlamaFileType.MOSTLY_F16, "bf16": gguf.LlamaFileType.MOSTLY_BF16,
+             "f32": gguf.LlamaFileType.ALL_F32}[a.dtype]
+    qtype = {"f16": gguf.GGMLQuantizationType.F16, "bf16": gguf.GGMLQuantizationType.BF16,
+             "f32": gguf.GGMLQuantizationType.F32}[a.dtype]
+    tmp = a.out + ".tmp"
+    w = gguf.GGUFWriter(tmp, "llama")
+    w.add_name(os.path.basename(os.path.normpath(a.synth_dir)) + " (mistral-rs-bench synthetic)")
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_head_count_kv(cfg["num_key_value_heads"])
+    w.add_key_length(cfg["head_dim"])
+    w.add_value_length(cfg["head_dim"])
+    w.add_rope_dimension_count(cfg["head_dim"])
+    w.add_rope_freq_base(cfg["rope_theta"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_vocab_size(cfg["vocab_size"])
+    w.add_file_type(ftype)
+    for name, field in tok.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(name, field.contents(), vtype, sub)
+    with safe_open(os.path.join(a.synth_dir, "model.safetensors"), framework="pt") as f:
+        for hf in f.keys():
+            name = gguf_name(hf)
+            if name is None:
+                sys.exit(f"synth_gguf: no GGUF name for {hf}")
+            t = f.get_tensor(hf).to(torch.float32)
+            if hf.endswith("q_proj.weight"):
+                t = permute(t, cfg["num_attention_heads"])
+            elif hf.endswith("k_proj.weight"):
+                t = permute(t, cfg["num_key_value_heads"])
+            x = t.numpy().astype(np.float32)
+            if t.dim() == 1:  # norms stay f32, as llama.cpp's converter stores them
+                w.add_tensor(name, x)
+            else:
+                w.add_tensor(name, gguf.quants.quantize(x, qtype), raw_dtype=qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    os.replace(tmp, a.out)
+    print(a.out)
+
+
+if __name__ == "__main__":
+    main()
