@@ -15,10 +15,21 @@
 # docs/peers.md ("llama.cpp") says which features were tried and why each is in or out.
 # CUDA (on the GPU machine, which has nvcc, CMake and ninja): compute capability 9.0 only
 # (LLAMACPP_CUDA_ARCH, default 90). LLAMACPP_JOBS: parallel compile jobs (default nproc).
+# LLAMACPP_SRC: an unpacked sdist tree to build instead (machines without network; the
+# tree of `scripts/peers/llamacpp.sh pack` below, carried there).
+#   scripts/peers/llamacpp.sh pack DEST.tar.gz   # the sdist's tree without models/ and docs/
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kind=${1:-cpu}
-[[ $kind == cpu || $kind == cuda ]] || { echo "usage: $0 [cpu|cuda]" >&2; exit 2; }
+if [[ $kind == pack ]]; then
+  dest=${2:?usage: $0 pack DEST.tar.gz}
+  base=target/llamacpp/src/llama_cpp_python-0.3.36
+  [[ -d $base/vendor/llama.cpp ]] || { echo "llamacpp.sh: run '$0 cpu' first (it unpacks the sdist)" >&2; exit 1; }
+  tar -czf "$dest" -C "$(dirname "$base")" --exclude=vendor/llama.cpp/models --exclude=vendor/llama.cpp/docs \
+    --exclude=vendor/llama.cpp/tools/ui --exclude=vendor/llama.cpp/media "$(basename "$base")"
+  ls -l "$dest" >&2; exit 0
+fi
+[[ $kind == cpu || $kind == cuda ]] || { echo "usage: $0 [cpu|cuda|pack DEST]" >&2; exit 2; }
 version=0.3.36
 sha=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 commit=0c1e57098 # the llama.cpp commit llama-cpp-python 0.3.36 vendors (its CHANGELOG.md)
@@ -29,7 +40,11 @@ if [[ -s $dest/build.json && -x $dest/bin/llama-bench && -z ${FORCE:-} ]]; then
 fi
 mkdir -p "$root"
 tarball=$root/llama_cpp_python-$version.tar.gz
-if [[ ! -s $tarball ]]; then
+if [[ -n ${LLAMACPP_SRC:-} ]]; then
+  # a machine with no network (the GPU machines): the sdist's tree, unpacked elsewhere
+  [[ -f $LLAMACPP_SRC/vendor/llama.cpp/CMakeLists.txt ]] || { echo "llamacpp.sh: $LLAMACPP_SRC has no vendor/llama.cpp" >&2; exit 1; }
+  src=$LLAMACPP_SRC
+elif [[ ! -s $tarball ]]; then
   # the sdist's address from PyPI's JSON API (relative addresses resolved against it)
   python3 - "$version" "$tarball.part" >&2 <<'PY'
 import json, sys, urllib.parse, urllib.request
@@ -45,11 +60,13 @@ urllib.request.urlretrieve(url, out)
 PY
   mv "$tarball.part" "$tarball"
 fi
-echo "$sha  $tarball" | sha256sum -c --quiet - >&2 || { echo "llamacpp.sh: $tarball: wrong sha256" >&2; exit 1; }
-src=$root/src/llama_cpp_python-$version
-if [[ ! -d $src/vendor/llama.cpp ]]; then
-  mkdir -p "$root/src"
-  tar -xzf "$tarball" -C "$root/src"
+if [[ -z ${LLAMACPP_SRC:-} ]]; then
+  echo "$sha  $tarball" | sha256sum -c --quiet - >&2 || { echo "llamacpp.sh: $tarball: wrong sha256" >&2; exit 1; }
+  src=$root/src/llama_cpp_python-$version
+  if [[ ! -d $src/vendor/llama.cpp ]]; then
+    mkdir -p "$root/src"
+    tar -xzf "$tarball" -C "$root/src"
+  fi
 fi
 command -v cmake >/dev/null || { echo "llamacpp.sh: cmake not found (apt-get install cmake)" >&2; exit 1; }
 gen=()
