@@ -26,7 +26,8 @@ if [[ $kind == pack ]]; then
   base=target/llamacpp/src/llama_cpp_python-0.3.36
   [[ -d $base/vendor/llama.cpp ]] || { echo "llamacpp.sh: run '$0 cpu' first (it unpacks the sdist)" >&2; exit 1; }
   tar -czf "$dest" -C "$(dirname "$base")" --exclude=vendor/llama.cpp/models --exclude=vendor/llama.cpp/docs \
-    --exclude=vendor/llama.cpp/tools/ui --exclude=vendor/llama.cpp/media "$(basename "$base")"
+    --exclude=vendor/llama.cpp/tools/ui --exclude=vendor/llama.cpp/media \
+    --exclude=.git --exclude=vendor/llama.cpp/benches "$(basename "$base")"
   ls -l "$dest" >&2; exit 0
 fi
 [[ $kind == cpu || $kind == cuda ]] || { echo "usage: $0 [cpu|cuda|pack DEST]" >&2; exit 2; }
