@@ -31,7 +31,6 @@ import re
 import subprocess
 import sys
 import time
-import tomllib
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -320,16 +319,9 @@ def main():
     if not os.path.isfile(build_json):
         sys.exit(f"llamacpp_peers: {build_json} missing: run scripts/peers/llamacpp.sh first")
     build = json.load(open(build_json))
-    with open(a.models_toml, "rb") as f:
-        presets = tomllib.load(f)["presets"]
-    if a.preset not in presets:
-        sys.exit(f"llamacpp_peers: no preset {a.preset!r} in {a.models_toml}")
-    p = dict(presets[a.preset], name=a.preset)
-    src = p.get("source", {})
-    if not a.gguf and src.get("kind") == "gguf":
-        path = os.path.join(os.path.dirname(os.path.abspath(a.models_toml)), src["path"])
-        if os.path.isfile(path):
-            a.gguf = [path]
+    p = pc.load_preset(a.models_toml, a.preset, "llamacpp_peers")
+    if not a.gguf and pc.preset_gguf(p, a.models_toml):
+        a.gguf = [pc.preset_gguf(p, a.models_toml)]
     models = [(os.path.splitext(os.path.basename(g))[0], g) for g in a.gguf]
     if a.synth_gguf:
         models.insert(0, (f"{a.preset}-synthetic-{p['dtype']}", a.synth_gguf))

@@ -70,6 +70,27 @@ def itl_stats(itl_ms):
     return out
 
 
+def load_preset(models_toml, name, tool):
+    """The preset `name` of models.toml (a dict with its `name`), or exit naming `tool`."""
+    import sys
+    import tomllib
+
+    with open(models_toml, "rb") as f:
+        presets = tomllib.load(f)["presets"]
+    if name not in presets:
+        sys.exit(f"{tool}: no preset {name!r} in {models_toml} (have {', '.join(presets)})")
+    return dict(presets[name], name=name)
+
+
+def preset_gguf(p, models_toml):
+    """The preset's real model when its models.toml source is a GGUF file that exists."""
+    src = p.get("source", {})
+    if src.get("kind") != "gguf":
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(models_toml)), src["path"])
+    return path if os.path.isfile(path) else None
+
+
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -19,7 +19,6 @@ import argparse
 import os
 import sys
 import time
-import tomllib
 
 # Everything is local: never reach for a hub; no progress bars in the logs.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -287,15 +286,9 @@ def main():
 
     if os.path.exists(a.out) and not a.force:
         sys.exit(f"torch_peers: {a.out} exists; pass --force to overwrite it")
-    with open(a.models_toml, "rb") as f:
-        presets = tomllib.load(f)["presets"]
-    if a.preset not in presets:
-        sys.exit(f"torch_peers: no preset {a.preset!r} in {a.models_toml} (have {', '.join(presets)})")
-    p = dict(presets[a.preset], name=a.preset)
-    src = p.get("source", {})
-    if a.gguf is None and not a.no_real and src.get("kind") == "gguf":
-        path = os.path.join(os.path.dirname(os.path.abspath(a.models_toml)), src["path"])
-        a.gguf = path if os.path.isfile(path) else None
+    p = peer_common.load_preset(a.models_toml, a.preset, "torch_peers")
+    if a.gguf is None and not a.no_real:
+        a.gguf = peer_common.preset_gguf(p, a.models_toml)
     if a.no_real:
         a.gguf = None
     dev = torch.device(a.device)
