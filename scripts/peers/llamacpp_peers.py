@@ -127,12 +127,11 @@ class Engine:
         toks = []
         for s, ids in enumerate(prompts):
             toks += [(t, p, s, p == len(ids) - 1) for p, t in enumerate(ids)]
-        outs, first = [], []
+        first = []
         for at in range(0, len(toks), self.n_batch):
             chunk = toks[at:at + self.n_batch]
             self._decode(chunk)
-            outs += [j for j, c in enumerate(chunk) if c[3]]
-            first += [self.argmax(j) for j in [j for j, c in enumerate(chunk) if c[3]]]
+            first += [self.argmax(j) for j, c in enumerate(chunk) if c[3]]
         return first
 
     def steps(self, nxt, start_pos, n, itl=None):

@@ -188,6 +188,22 @@ pub enum PeerCase {
     Workload(Workload),
 }
 
+/// A peer case's segments after its subject (`attention/decode/ctx2048`,
+/// `quant_matmul/q4/Q4K/down/m1`, `rmsnorm/t1`, `prefill/pp512`).
+impl fmt::Display for PeerCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerCase::Attention { phase, ctx } => write!(f, "attention/{phase}/ctx{ctx}"),
+            PeerCase::Ffn { phase, tokens } => write!(f, "ffn/{phase}/t{tokens}"),
+            PeerCase::QuantMatmul { format, proj, m } => {
+                write!(f, "quant_matmul/{format}/{proj}/m{m}")
+            }
+            PeerCase::SmallOp(op) => write!(f, "{op}"),
+            PeerCase::Workload(w) => write!(f, "{w}"),
+        }
+    }
+}
+
 /// What a case runs, by group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "part", rename_all = "snake_case")]
@@ -433,16 +449,7 @@ impl fmt::Display for CaseId {
             Case::SmallOps(op) => write!(f, "{g}/{s}/{op}"),
             Case::Generation(w) => write!(f, "{g}/{s}/{w}"),
             Case::Peers { engine, what } => {
-                write!(f, "{g}/{engine}/{s}/")?;
-                match what {
-                    PeerCase::Attention { phase, ctx } => write!(f, "attention/{phase}/ctx{ctx}"),
-                    PeerCase::Ffn { phase, tokens } => write!(f, "ffn/{phase}/t{tokens}"),
-                    PeerCase::QuantMatmul { format, proj, m } => {
-                        write!(f, "quant_matmul/{format}/{proj}/m{m}")
-                    }
-                    PeerCase::SmallOp(op) => write!(f, "{op}"),
-                    PeerCase::Workload(w) => write!(f, "{w}"),
-                }
+                write!(f, "{g}/{engine}/{s}/{what}")
             }
         }
     }

@@ -168,7 +168,7 @@ pub fn build(files: &[PathBuf]) -> Result<Report> {
         .collect();
     if e2e.is_empty() && components.is_empty() {
         return Err(anyhow!(
-            "no peer cases in {} (run the `peers` group and scripts/peers/torch_peers.py)",
+            "no peer cases in {} (run the `peers` group, scripts/peers/torch_peers.py or llamacpp_peers.py)",
             files
                 .iter()
                 .map(|f| f.display().to_string())
@@ -369,15 +369,15 @@ fn counterpart(what: &PeerCase, id: &CaseId) -> bool {
 /// The metric label of a peer component (`attention/decode/ctx2048`, `ffn/prefill/t512`,
 /// `rmsnorm/t1`).
 fn component_metric(what: &PeerCase) -> Option<String> {
-    Some(match what {
-        PeerCase::Attention { phase, ctx } => format!("attention/{phase}/ctx{ctx}"),
-        PeerCase::Ffn { phase, tokens } => format!("ffn/{phase}/t{tokens}"),
-        PeerCase::QuantMatmul { format, proj, m } => format!("quant_matmul/{format}/{proj}/m{m}"),
-        PeerCase::SmallOp(op @ (SmallOp::RmsNorm { .. } | SmallOp::LmHead { .. })) => {
-            op.to_string()
+    match what {
+        PeerCase::Attention { .. }
+        | PeerCase::Ffn { .. }
+        | PeerCase::QuantMatmul { .. }
+        | PeerCase::SmallOp(SmallOp::RmsNorm { .. } | SmallOp::LmHead { .. }) => {
+            Some(what.to_string())
         }
-        PeerCase::SmallOp(_) | PeerCase::Workload(_) => return None,
-    })
+        PeerCase::SmallOp(_) | PeerCase::Workload(_) => None,
+    }
 }
 
 /// Component rows: the peers' component ids, against the engine's matching case (the
