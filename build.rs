@@ -9,6 +9,26 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
+    // A build of uncommitted code says so: its results are not those of the commit alone.
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no", "--"])
+        .args([
+            "src",
+            "benches",
+            "build.rs",
+            "Cargo.toml",
+            "Cargo.lock",
+            "models.toml",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| !o.stdout.is_empty());
+    let commit = if dirty && commit != "unknown" {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    };
     println!("cargo:rustc-env=MISTRAL_RS_BENCH_GIT_COMMIT={commit}");
     // CARGO_ENCODED_RUSTFLAGS separates flags with 0x1f.
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS")
@@ -53,6 +73,10 @@ fn main() {
     println!("cargo:rustc-env=MISTRAL_RS_BENCH_PROFILE={profile}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    // the dirty mark follows the code (cargo scans these folders for changes)
+    for p in ["src", "benches", "Cargo.toml", "models.toml", ".git/index"] {
+        println!("cargo:rerun-if-changed={p}");
+    }
     println!("cargo:rerun-if-env-changed=RUSTFLAGS");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
 }

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mistral_rs_bench::analysis::{
-    baseline, budget, compare, fidelity, icount, paired, sensitivity,
+    baseline, budget, cards, compare, fidelity, icount, paired, sensitivity,
 };
 use mistral_rs_bench::case::{Ctx, WeightFormat};
 use mistral_rs_bench::config::{parse_dtype, Models};
@@ -36,7 +36,7 @@ struct Cli {
 enum Cmd {
     /// Measure (or show cached) device ceilings: copy bandwidth and matmul rate.
     Ceilings {
-        /// Measure again even if a cached measurement exists.
+        /// Measure again even if a cached measurement exists, and cache the new one.
         #[arg(long)]
         fresh: bool,
     },
@@ -224,6 +224,22 @@ enum Cmd {
         #[arg(long)]
         e2e_model: Option<String>,
     },
+    /// Two cards side by side: each case's time on both, its ratio, and the ratio the cards'
+    /// measured ceilings predict for it (bandwidth, FLOP rate or a fixed cost); end-to-end
+    /// cases split into device busy and idle from their in-situ breakdowns.
+    Cards {
+        /// Card A's summary JSON (e.g. the H100's); repeat for several runs of the card (the
+        /// first that holds a case gives it).
+        #[arg(long = "a", required = true)]
+        a: Vec<std::path::PathBuf>,
+        /// Card B's summary JSON, the reference the roof shares are read on (e.g. the H200's);
+        /// repeatable.
+        #[arg(long = "b", required = true)]
+        b: Vec<std::path::PathBuf>,
+        /// Write the side-by-side as JSON here too.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
     /// The in-situ breakdowns of a summary's end-to-end cases (run with
     /// MISTRALRS_BENCH_INSITU=1): time per unit by part, overhead, coverage, and a stacked-bar SVG.
     Insitu {
@@ -338,7 +354,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
         Cmd::Ceilings { fresh } => {
             let dev = device::from_env()?;
             let c = if fresh {
-                ceilings::measure(&dev)?
+                ceilings::measure_and_cache(&dev)?
             } else {
                 ceilings::get_or_measure(&dev)?
             };
@@ -575,6 +591,16 @@ fn helper(cmd: Cmd) -> Result<i32> {
             print!("{}", budget::markdown(&b));
             if let Some(j) = json {
                 mistral_rs_bench::util::json::write(&j, &b)?;
+            }
+        }
+        Cmd::Cards { a, b, json } => {
+            let load = |v: &[std::path::PathBuf]| -> Result<Vec<Summary>> {
+                v.iter().map(|p| Summary::load(p)).collect()
+            };
+            let c = cards::build(&load(&a)?, &load(&b)?)?;
+            print!("{}", cards::markdown(&c));
+            if let Some(j) = json {
+                mistral_rs_bench::util::json::write(&j, &c)?;
             }
         }
         Cmd::Insitu {

@@ -374,3 +374,38 @@ fn insitu_splits_prefill_and_decode_by_part() {
     assert_eq!(code, 0);
     assert!(v["insitu"].is_null());
 }
+
+#[test]
+fn ceilings_fresh_measures_and_caches_for_the_runs_after_it() {
+    // `ceilings --fresh` is a GPU run's first step: what it measures must be what the
+    // benches that follow use, not thrown away and measured again inside the first of them
+    let tmp = tempfile::tempdir().unwrap();
+    let ceil = |fresh: bool| -> Value {
+        let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mistral-rs-bench"));
+        cmd.arg("ceilings")
+            .env("MISTRALRS_BENCH_DEVICE", "cpu")
+            .env("MISTRALRS_BENCH_OUT", tmp.path());
+        if fresh {
+            cmd.arg("--fresh");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let first = ceil(true);
+    let cached: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("ceilings-cpu.json")).expect("--fresh caches"),
+    )
+    .unwrap();
+    assert_eq!(first, cached);
+    // a plain `ceilings` afterwards reads that measurement (same time stamp and figures)
+    assert_eq!(ceil(false), first);
+    // and a second --fresh measures again
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_ne!(ceil(true)["measured_at"], first["measured_at"]);
+}

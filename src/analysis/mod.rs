@@ -8,12 +8,14 @@
 //! - [`baseline`]: saving and merging the baselines under `target-baselines/`.
 //! - [`budget`]: one decode step from component medians beside the engine's ms/token.
 //! - [`fidelity`]: the suite's clock against CUDA events on the same work.
+//! - [`cards`]: two cards side by side, each ratio set against what their ceilings predict.
 //!
 //! A new verdict or derived view goes here. Depends on [`crate::run`] and everything below;
 //! nothing below depends on it.
 
 pub mod baseline;
 pub mod budget;
+pub mod cards;
 pub mod compare;
 pub mod fidelity;
 pub mod icount;

@@ -31,18 +31,30 @@ pub struct Ceilings {
 
 /// Cached ceilings for `device`, measured now if there are none for this hardware.
 pub fn get_or_measure(device: &Device) -> Result<Ceilings> {
-    let path = out_dir().join(format!("ceilings-{}.json", device::label(device)));
     let name = device::describe(device);
-    if let Ok(c) = json::read::<Ceilings>(&path, "a ceilings file") {
+    if let Ok(c) = json::read::<Ceilings>(&cache_file(device), "a ceilings file") {
         if c.device_name == name {
             return Ok(c);
         }
     }
-    eprintln!("mistral-rs-bench: measuring ceilings of {name} (copy bandwidth, matmul rate)...");
+    measure_and_cache(device)
+}
+
+/// Measures the ceilings of `device` now and caches them for the runs that follow (the
+/// `ceilings --fresh` command: a run's first step on a lent machine).
+pub fn measure_and_cache(device: &Device) -> Result<Ceilings> {
+    eprintln!(
+        "mistral-rs-bench: measuring ceilings of {} (copy bandwidth, matmul rate)...",
+        device::describe(device)
+    );
     let c = measure(device)?;
     std::fs::create_dir_all(out_dir())?;
-    json::write(&path, &c)?;
+    json::write(&cache_file(device), &c)?;
     Ok(c)
+}
+
+fn cache_file(device: &Device) -> std::path::PathBuf {
+    out_dir().join(format!("ceilings-{}.json", device::label(device)))
 }
 
 fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>, device: &Device) -> Result<f64> {
