@@ -51,20 +51,10 @@ if [[ $side != release ]]; then
   api=$(python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["features"]))' "$dest/manifest.json")
   export MISTRALRS_BENCH_ENGINE_REV="${ENGINE_REV:-$(git -C "$src" describe --always --tags 2>/dev/null || basename "$src")} ($src)"
   echo "== $src at $MISTRALRS_BENCH_ENGINE_REV, $(cat "$dest/manifest.json")" >&2
-  if [[ -n ${CUTLASS_GIT:-} && ,$features, == *,cuda,* ]]; then
+  if [[ -n ${CUTLASS_GIT:-} && ,$features, == *,cuda,* && -f $src/mistralrs-quant/build.rs ]] \
+    && grep -q '^const CUTLASS_COMMIT' "$src/mistralrs-quant/build.rs"; then
     # the CUTLASS commit the checkout's mistralrs-quant asks for, where cudaforge caches it
-    commit=$(sed -n 's/^const CUTLASS_COMMIT: &str = "\([0-9a-f]*\)";/\1/p' "$src/mistralrs-quant/build.rs" 2>/dev/null || true)
-    if [[ -n $commit ]]; then
-      cache=${CUDAFORGE_HOME:-$HOME/.cudaforge}/git/checkouts/cutlass-${commit:0:16}
-      if [[ $(git -C "$cache" rev-parse HEAD 2>/dev/null) != "$commit" ]]; then
-        rm -rf "$cache"; mkdir -p "$(dirname "$cache")"
-        git clone -q --no-checkout --shared "$CUTLASS_GIT" "$cache"
-        # a snapshot may lack some images: only the headers are compiled against
-        git -C "$cache" checkout -q --detach "$commit" -- 2>/dev/null || true
-        git -C "$cache" checkout -q "$commit" -- include tools/util/include
-        [[ $(git -C "$cache" rev-parse HEAD) == "$commit" ]] || { echo "CUTLASS $commit not in $CUTLASS_GIT" >&2; exit 2; }
-      fi
-    fi
+    "$root/scripts/cutlass-cache.sh" "$src/mistralrs-quant/build.rs" "$CUTLASS_GIT" > /dev/null
   fi
 else
   api=""

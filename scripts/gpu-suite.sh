@@ -8,8 +8,26 @@
 #   info            nvidia-smi, ceilings (copy bandwidth, bf16 matmul rate)
 #   fidelity        suite clock vs CUDA events for a memory-bound, a matmul-bound and a short case
 #   comp-small      component groups for smollm2-135m
+#   set-comp        the component groups' cases of a case set (MISTRALRS_BENCH_SET, default
+#                   `default`) for MODELS (default smollm2-135m,llama-3-8b)
+#   set-gen         the generation cases of that set for MODELS, ISQ variants GEN_ISQ (default
+#                   q4k), GEN_FILTER narrowing them (default ^generation/)
+#   flash           flash attention 2 against the engine without it (FLASH_PACK: a packed
+#                   --features flash-attn build of the same commit): the attention group's
+#                   prefill cases (naive and flash paths) from the flash build, then the
+#                   end-to-end prefill and TTFT cases of MODELS from both builds in ABAB
+#                   rounds, each round its own folder (flash/{noflash,flash}-rN), then the
+#                   PyTorch peer's SDPA attention and prefill on the same synthetic models
 #   comp-large      component groups for llama-3-8b (attention, ffn, kv_cache, small_ops)
 #   qmm-large       quant_matmul for llama-3-8b
+#   llamacpp        llama.cpp beside mistral.rs on this GPU (issue 16): llama.cpp built here for
+#                   compute capability 9.0 with every core (scripts/peers/llamacpp.sh cuda, from
+#                   the carried sdist tree .carry/llama/llamacpp-src.tar.gz), SmolLM2's shapes
+#                   as a Q4_1 GGUF of seeded random weights with SmolLM2's tokenizer
+#                   (.carry/llama/tokenizer.gguf; the real GGUF does not fit a carry beside the
+#                   binaries) and the synthetic bf16 model as GGUF; mistral.rs's generation
+#                   cases on both models, then scripts/peers/llamacpp_peers.py on both
+#                   (gguf's wheel from .carry/wheels); results in $CARGO_TARGET_DIR/llamacpp
 #   gen-small       generation: smollm2-135m synthetic and GGUF (if models/ has it), JSON binary
 #   gen-large       generation: synthetic llama-3-8b, bf16 and ISQ Q4K / Q8_0 (GEN_ISQ: other
 #                   ISQ types, empty for bf16 only; GEN_FILTER: the cases, default ^generation/)
@@ -68,19 +86,73 @@ for step in "$@"; do
   t0=$(date +%s)
   case $step in
     info)
-      { nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; } > "$out/gpu.txt" 2>&1
+      # the host's CPU too: launch-bound cases and device idle time follow it, not the card
+      { nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+        lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Socket|CPU max MHz)'; } > "$out/gpu.txt" 2>&1
       run bin ceilings --fresh > "$log" 2>&1 ;;
     fidelity)
       MISTRALRS_BENCH_MODELS=smollm2-135m,llama-3-8b run bin fidelity \
         small_ops/smollm2-135m/rmsnorm/t1 quant_matmul/llama-3-8b/float/bf16/lm_head/m1 \
         ffn/llama-3-8b/float/bf16/prefill/t512 attention/llama-3-8b/decode/paged/ctx8192 \
-        --iters 50 --samples 15 > "$log" 2>&1 ;;
+        --iters 100 --samples 41 > "$log" 2>&1 ;;
     comp-small)
       MISTRALRS_BENCH_MODELS=smollm2-135m run bench "$comp" > "$log" 2>&1 ;;
     comp-large)
       MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^(attention|ffn|kv_cache|small_ops)/' > "$log" 2>&1 ;;
     qmm-large)
       MISTRALRS_BENCH_MODELS=llama-3-8b run bench '^quant_matmul/' > "$log" 2>&1 ;;
+    set-comp)
+      MISTRALRS_BENCH_SET=${MISTRALRS_BENCH_SET:-default} MISTRALRS_BENCH_MODELS=${MODELS:-smollm2-135m,llama-3-8b} \
+        run bench "$comp" > "$log" 2>&1 ;;
+    set-gen)
+      MISTRALRS_BENCH_SET=${MISTRALRS_BENCH_SET:-default} MISTRALRS_BENCH_MODELS=${MODELS:-smollm2-135m,llama-3-8b} \
+        MISTRALRS_BENCH_ISQ=${GEN_ISQ-q4k} run bench "${GEN_FILTER:-^generation/}" > "$log" 2>&1 ;;
+    flash)
+      fpack=${FLASH_PACK:?FLASH_PACK: the packed flash-attn build}
+      models=${MODELS:-smollm2-135m,llama-3-8b}
+      # the flash build unpacks into its own home (run-packed.sh keeps one build per home)
+      frun() { MRB_HOME=${MRB_HOME:-/tmp/mrb}-flash timeout --kill-after=10 "$limit" "$root/scripts/run-packed.sh" "$fpack" "$@"; }
+      into() { # folder, then the command: its summary and Criterion folders under flash/<folder>
+        local d=$CARGO_TARGET_DIR/flash/$1; shift
+        MISTRALRS_BENCH_OUT=$d/mistral-rs-bench CRITERION_HOME=$d/criterion "$@"
+      }
+      { MISTRALRS_BENCH_MODELS=$models into attention frun bench '^attention/[^/]+/prefill/'
+        for r in ${FLASH_ROUNDS:-1 2}; do
+          MISTRALRS_BENCH_MODELS=$models into noflash-r$r run bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
+          MISTRALRS_BENCH_MODELS=$models into flash-r$r frun bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
+        done
+        mkdir -p "$CARGO_TARGET_DIR/flash/torch"
+        for preset in ${models//,/ }; do
+          PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py timeout --kill-after=10 "$limit" python3 "$root/scripts/peers/torch_peers.py" \
+            --preset "$preset" --device cuda --synth-dir "$CARGO_TARGET_DIR/mistral-rs-bench/models/$preset-bf16" --no-real \
+            --filter prefill --profile "$MISTRALRS_BENCH_PROFILE" \
+            --out "$CARGO_TARGET_DIR/flash/torch/peers-torch-cuda0-$preset.json" --force
+        done; } > "$log" 2>&1 ;;
+    llamacpp)
+      lhome=${MRB_HOME:-/tmp/mrb}/llama
+      ld=$CARGO_TARGET_DIR/llamacpp
+      mkdir -p "$lhome" "$root/models" "$ld"
+      ( set -e
+        pip install --quiet --no-deps --no-index --target "$lhome/py" "$root"/.carry/wheels/gguf-*.whl
+        [[ -d $lhome/llama_cpp_python-0.3.36 ]] || tar -xzf "$root/.carry/llama/llamacpp-src.tar.gz" -C "$lhome"
+        # the preset's GGUF source replaced by the random one: case ids name the file it runs
+        sed 's#models/SmolLM2-135M-Instruct.Q4_1.gguf#models/smollm2-135m-random-q4_1.gguf#' "$root/models.toml" > "$ld/models.toml"
+        py() { PYTHONPATH=$lhome/py timeout --kill-after=10 "$limit" python3 "$@"; }
+        py "$root/scripts/peers/synth_gguf.py" --random-preset smollm2-135m --dtype q4_1 \
+          --tokenizer-from "$root/.carry/llama/tokenizer.gguf" --out "$root/models/smollm2-135m-random-q4_1.gguf" --force
+        MISTRALRS_BENCH_MODELS_FILE=$ld/models.toml MISTRALRS_BENCH_MODELS=smollm2-135m MISTRALRS_BENCH_OUT=$ld \
+          CRITERION_HOME=$ld/criterion run bench "${LLAMA_GEN:-^generation/smollm2-135m-(random-q4_1|synthetic-bf16)/}"
+        py "$root/scripts/peers/synth_gguf.py" --synth-dir "$CARGO_TARGET_DIR/mistral-rs-bench/models/smollm2-135m-bf16" \
+          --tokenizer-from "$root/.carry/llama/tokenizer.gguf" --dtype bf16 --out "$lhome/smollm2-135m-synthetic-bf16.gguf" --force
+        t0l=$(date +%s)
+        lc=$(cd "$root" && LLAMACPP_SRC=$lhome/llama_cpp_python-0.3.36 LLAMACPP_JOBS=$(nproc) \
+          timeout --kill-after=10 "${LLAMA_BUILD_TIMEOUT:-$limit}" scripts/peers/llamacpp.sh cuda)
+        echo "llama.cpp CUDA build: $(( $(date +%s) - t0l )) s on $(nproc) cores"
+        cp "$lc/build.json" "$ld/llamacpp-build.json"
+        py "$root/scripts/peers/llamacpp_peers.py" --llamacpp "$lc" --preset smollm2-135m --models-toml "$ld/models.toml" \
+          --device cuda --gguf "$root/models/smollm2-135m-random-q4_1.gguf" \
+          --synth-gguf "$lhome/smollm2-135m-synthetic-bf16.gguf" --profile "$MISTRALRS_BENCH_PROFILE" \
+          --out "$ld/peers-llamacpp-cuda0.json" --force ) > "$log" 2>&1 ;;
     gen-small)
       MISTRALRS_BENCH_MODELS=smollm2-135m run bench '^generation/' > "$log" 2>&1
       if [[ -f $root/models/SmolLM2-135M-Instruct.Q4_1.gguf ]]; then
@@ -156,8 +228,10 @@ for step in "$@"; do
 done
 # Results: the suite's JSON and Criterion's estimates/samples (no HTML).
 if [[ -d $CARGO_TARGET_DIR ]]; then
-  (cd "$CARGO_TARGET_DIR" && find criterion conc-paged-* -path '*/new/*.json' 2>/dev/null
-   find mistral-rs-bench conc-paged-* -maxdepth 1 -name '*.json' 2>/dev/null) \
+  (cd "$CARGO_TARGET_DIR" && find criterion conc-paged-* flash llamacpp -path '*/new/*.json' 2>/dev/null
+   find mistral-rs-bench conc-paged-* -maxdepth 1 -name '*.json' 2>/dev/null
+   find flash -maxdepth 3 -name '*.json' -not -path '*/criterion/*' 2>/dev/null
+   find llamacpp -maxdepth 1 -name '*.json' 2>/dev/null) \
     | tar -C "$CARGO_TARGET_DIR" -cJf "$out/results.tar.xz" -T - 2>/dev/null
   # In-situ traces, in parts of at most 15 MiB ($OUT takes files of 16 MiB at most).
   if [[ -d $CARGO_TARGET_DIR/traces ]]; then

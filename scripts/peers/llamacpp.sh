@@ -46,16 +46,18 @@ if [[ -n ${LLAMACPP_SRC:-} ]]; then
   [[ -f $LLAMACPP_SRC/vendor/llama.cpp/CMakeLists.txt ]] || { echo "llamacpp.sh: $LLAMACPP_SRC has no vendor/llama.cpp" >&2; exit 1; }
   src=$LLAMACPP_SRC
 elif [[ ! -s $tarball ]]; then
-  # the sdist's address from PyPI's JSON API (relative addresses resolved against it)
+  # the sdist's address from PyPI's simple index (PEP 503; its JSON API is not served by every
+  # mirror), relative addresses resolved against the index page
   python3 - "$version" "$tarball.part" >&2 <<'PY'
-import json, sys, urllib.parse, urllib.request
+import re, sys, urllib.parse, urllib.request
 version, out = sys.argv[1], sys.argv[2]
-api = f"https://pypi.org/pypi/llama-cpp-python/{version}/json"
-meta = json.load(urllib.request.urlopen(api, timeout=120))
-sdist = [u for u in meta["urls"] if u["packagetype"] == "sdist"]
-if not sdist:
-    sys.exit(f"llamacpp.sh: PyPI lists no sdist of llama-cpp-python {version}")
-url = urllib.parse.urljoin(api, sdist[0]["url"])
+index = "https://pypi.org/simple/llama-cpp-python/"
+page = urllib.request.urlopen(index, timeout=120).read().decode()
+name = f"llama_cpp_python-{version}.tar.gz"
+hrefs = [h for h in re.findall(r'href="([^"]+)"', page) if h.split("#")[0].endswith("/" + name)]
+if not hrefs:
+    sys.exit(f"llamacpp.sh: PyPI's index lists no sdist {name}")
+url = urllib.parse.urljoin(index, hrefs[0].split("#")[0])
 print(f"llamacpp.sh: fetching {url}", file=sys.stderr)
 urllib.request.urlretrieve(url, out)
 PY
