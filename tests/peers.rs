@@ -470,3 +470,70 @@ fn llama_cpp_runner_parses_test_backend_ops_into_suite_cases() -> Result<()> {
     }
     Ok(())
 }
+
+/// llama.cpp's side of the in-situ split (scripts/peers/llamacpp_split.py): the nodes of a
+/// decode graph recorded from its scheduler callback on the SmolLM2 GGUF (the embedding,
+/// layer 0 and the head) go to the suite's parts by op and weight, and the views between a
+/// part's nodes (no work) join the part after them, so they do not cut its range.
+#[test]
+fn llama_cpp_graph_nodes_go_to_the_suites_parts() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg("-S")
+        .arg(root.join("scripts/peers/llamacpp_split.py"))
+        .arg("--classify")
+        .arg(root.join("tests/fixtures/peers/llamacpp-graph-nodes.json"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "the classifier failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+    let part = |name: &str, op: &str| -> String {
+        nodes
+            .iter()
+            .find(|n| n["name"] == name && n["op"] == op)
+            .unwrap_or_else(|| panic!("no node {name} {op}"))["part"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (name, op, want) in [
+        ("embd", "GET_ROWS", "embedding"),
+        ("norm-0", "RMS_NORM", "rmsnorm"),
+        ("attn_norm-0", "MUL", "rmsnorm"),
+        ("Qcur-0", "MUL_MAT", "qkvo_proj"),
+        ("Qcur-0", "ROPE", "rope"),
+        ("Qcur-0", "RESHAPE", "rope"), // a view joins the node after it
+        ("cache_k_l0 (view)", "SET_ROWS", "kv_write"),
+        ("node_21", "FLASH_ATTN_EXT", "attention"),
+        ("attn_out-0", "MUL_MAT", "qkvo_proj"),
+        ("ffn_gate-0", "MUL_MAT", "ffn_gate_up"),
+        ("ffn_up-0", "MUL_MAT", "ffn_gate_up"),
+        ("ffn_swiglu-0", "SWIGLU", "ffn_act"),
+        ("ffn_out-0", "MUL_MAT", "ffn_down"),
+        ("l_out-0", "ADD", "model_other"),
+        ("result_output", "MUL_MAT", "lm_head"), // the tied LM head multiplies token_embd
+    ] {
+        assert_eq!(part(name, op), want, "{name} {op}");
+    }
+    // every node of the recording has one of the suite's parts
+    let known = [
+        "embedding",
+        "rmsnorm",
+        "qkvo_proj",
+        "rope",
+        "kv_write",
+        "attention",
+        "ffn_gate_up",
+        "ffn_act",
+        "ffn_down",
+        "lm_head",
+        "model_other",
+    ];
+    for n in &nodes {
+        assert!(known.contains(&n["part"].as_str().unwrap()), "{n}");
+    }
+    Ok(())
+}

@@ -10,8 +10,9 @@
 # package, from the same sdist) and build.json (the CMake flags, the compiler, the build time,
 # the llama.cpp commit). A finished build is reused; FORCE=1 rebuilds.
 #
-# CPU flags: GGML_NATIVE=OFF with the instruction sets named one by one. LLAMACPP_CPU_FLAGS
-# replaces the default set below, which is this machine's (x86-64 with AVX-512 and VNNI):
+# CPU flags: GGML_NATIVE=OFF with the instruction sets named one by one: by default those
+# this machine's CPU reports in /proc/cpuinfo (a set written down once for one VM crashed on
+# another of the same family, below). LLAMACPP_CPU_FLAGS replaces the default set;
 # docs/peers.md ("llama.cpp") says which features were tried and why each is in or out.
 # CUDA (on the GPU machine, which has nvcc, CMake and ninja): compute capability 9.0 only
 # (LLAMACPP_CUDA_ARCH, default 90). LLAMACPP_JOBS: parallel compile jobs (default nproc).
@@ -75,10 +76,24 @@ command -v cmake >/dev/null || { echo "llamacpp.sh: cmake not found (apt-get ins
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 if [[ $kind == cpu ]]; then
-  # This CPU: AVX2, FMA, F16C, AVX-512 F/BW/DQ/VL, VBMI, VNNI, AVX-VNNI, AVX512-BF16; no AMX.
-  default="-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
--DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX_VNNI=ON \
--DGGML_AVX512_BF16=ON"
+  # The instruction sets this CPU reports (/proc/cpuinfo), each named: the project's VMs are
+  # not all the same AMD EPYC (one had AVX-VNNI, another of the same family has not, and a
+  # build with it dies there with SIGILL at the first matrix product).
+  cpu=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  default=""
+  has() { for f in "$@"; do [[ $cpu == *" $f "* ]] || return 1; done; }
+  has avx && default+=" -DGGML_AVX=ON"
+  has avx2 && default+=" -DGGML_AVX2=ON"
+  has fma && default+=" -DGGML_FMA=ON"
+  has f16c && default+=" -DGGML_F16C=ON"
+  has bmi2 && default+=" -DGGML_BMI2=ON"
+  has avx512f avx512bw avx512dq avx512vl && default+=" -DGGML_AVX512=ON"
+  has avx512vbmi && default+=" -DGGML_AVX512_VBMI=ON"
+  has avx512_vnni && default+=" -DGGML_AVX512_VNNI=ON"
+  has avx_vnni && default+=" -DGGML_AVX_VNNI=ON"
+  has avx512_bf16 && default+=" -DGGML_AVX512_BF16=ON"
+  has amx_tile amx_int8 && default+=" -DGGML_AMX_TILE=ON -DGGML_AMX_INT8=ON"
+  has amx_tile amx_bf16 && default+=" -DGGML_AMX_BF16=ON"
   read -r -a flags <<<"-DGGML_NATIVE=OFF ${LLAMACPP_CPU_FLAGS:-$default}"
 else
   read -r -a flags <<<"-DGGML_NATIVE=OFF -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${LLAMACPP_CUDA_ARCH:-90}"

@@ -74,7 +74,7 @@ def quiet_logs(ll):
 class Engine:
     """One model and one context of llama.cpp, driven token by token."""
 
-    def __init__(self, ll, path, gpu, threads, n_ctx, n_seq, n_batch):
+    def __init__(self, ll, path, gpu, threads, n_ctx, n_seq, n_batch, cb_eval=None):
         self.ll = ll
         mp = ll.llama_model_default_params()
         mp.n_gpu_layers = 999 if gpu else 0
@@ -87,6 +87,8 @@ class Engine:
         cp.n_threads = cp.n_threads_batch = threads
         cp.kv_unified = True  # every sequence may use the whole context
         cp.no_perf = True
+        if cb_eval is not None:  # ggml's scheduler callback (scripts/peers/llamacpp_split.py)
+            cp.cb_eval = cb_eval
         self.ctx = ll.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not make a context")
