@@ -17,7 +17,9 @@
 #                   prefill cases (naive and flash paths) from the flash build, then the
 #                   end-to-end prefill and TTFT cases of MODELS from both builds in ABAB
 #                   rounds, each round its own folder (flash/{noflash,flash}-rN), then the
-#                   PyTorch peer's SDPA attention and prefill on the same synthetic models
+#                   PyTorch peer's SDPA attention and prefill on the same synthetic models;
+#                   FLASH_PARTS (default "attention gen torch") and FLASH_ROUNDS (default "1 2")
+#                   split it over several calls
 #   comp-large      component groups for llama-3-8b (attention, ffn, kv_cache, small_ops)
 #   qmm-large       quant_matmul for llama-3-8b
 #   llamacpp        llama.cpp beside mistral.rs on this GPU (issue 16): llama.cpp built here for
@@ -116,13 +118,14 @@ for step in "$@"; do
         local d=$CARGO_TARGET_DIR/flash/$1; shift
         MISTRALRS_BENCH_OUT=$d/mistral-rs-bench CRITERION_HOME=$d/criterion "$@"
       }
-      { MISTRALRS_BENCH_MODELS=$models into attention frun bench '^attention/[^/]+/prefill/'
-        for r in ${FLASH_ROUNDS:-1 2}; do
+      parts=" ${FLASH_PARTS:-attention gen torch} "
+      { [[ $parts == *" attention "* ]] && MISTRALRS_BENCH_MODELS=$models into attention frun bench '^attention/[^/]+/prefill/'
+        [[ $parts == *" gen "* ]] && for r in ${FLASH_ROUNDS:-1 2}; do
           MISTRALRS_BENCH_MODELS=$models into noflash-r$r run bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
           MISTRALRS_BENCH_MODELS=$models into flash-r$r frun bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
         done
         mkdir -p "$CARGO_TARGET_DIR/flash/torch"
-        for preset in ${models//,/ }; do
+        [[ $parts == *" torch "* ]] && for preset in ${models//,/ }; do
           PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py timeout --kill-after=10 "$limit" python3 "$root/scripts/peers/torch_peers.py" \
             --preset "$preset" --device cuda --synth-dir "$CARGO_TARGET_DIR/mistral-rs-bench/models/$preset-bf16" --no-real \
             --filter prefill --profile "$MISTRALRS_BENCH_PROFILE" \
