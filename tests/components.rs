@@ -185,10 +185,15 @@ fn cost_formulas_on_known_shapes() {
     let c = Cost::matmul(1, 4096, 4096, 2, 4096 * 4096 * 2);
     assert_eq!(c.flops, 2 * 4096 * 4096);
     assert_eq!(c.bytes, 4096 * 4096 * 2 + 2 * 4096 * 2);
-    // Q4_0 stores 18 bytes per 32 weights; Q8_0 34 per 32; Q4K 144 per 256.
+    // Q4_0 stores 18 bytes per 32 weights; Q4_1 20 (a scale and a minimum); Q8_0 34 per 32;
+    // Q4K 144 per 256.
     assert_eq!(
         Format::Isq(IsqType::Q4_0).weight_bytes(4096, 4096, DType::BF16),
         4096 * 4096 / 32 * 18
+    );
+    assert_eq!(
+        Format::Isq(IsqType::Q4_1).weight_bytes(4096, 4096, DType::BF16),
+        4096 * 4096 / 32 * 20
     );
     assert_eq!(
         Format::Isq(IsqType::Q8_0).weight_bytes(4096, 4096, DType::BF16),

@@ -424,12 +424,26 @@ fn report_with_four_engines_sets_llama_cpp_beside_the_others() -> Result<()> {
     Ok(())
 }
 
-/// The runner's parser of test-backend-ops' console output (a real capture on this CPU) gives
-/// suite cases at the engine's `quant_matmul` shape, one token only, in ns from the tool's µs.
+/// The runner's parser of test-backend-ops' console output (real captures on this CPU) gives
+/// suite cases at the engine's `quant_matmul` shape, one token only, in ns from the tool's µs;
+/// the second capture's Q4_1 line (the SmolLM2 GGUF's format) becomes `q4/Q4_1`.
 #[test]
 fn llama_cpp_runner_parses_test_backend_ops_into_suite_cases() -> Result<()> {
+    let all = parse_backend_ops_fixture("test-backend-ops-cpu.txt")?;
+    assert!(all.iter().any(|c| c.contains("/q4/Q4K/")), "{all:?}");
+    let q41 = parse_backend_ops_fixture("test-backend-ops-cpu-q4_1.txt")?;
+    assert!(
+        q41.iter()
+            .any(|c| c == "peers/llamacpp/llama-3-8b/quant_matmul/q4/Q4_1/down/m1"),
+        "{q41:?}"
+    );
+    Ok(())
+}
+
+/// The suite ids the runner's parser makes of one capture, after checking each against its line.
+fn parse_backend_ops_fixture(name: &str) -> Result<Vec<String>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fixture = root.join("tests/fixtures/peers/test-backend-ops-cpu.txt");
+    let fixture = root.join("tests/fixtures/peers").join(name);
     // -S: no site packages (CI's bare python3 has no numpy; the parser needs none)
     let out = std::process::Command::new("python3")
         .arg("-S")
@@ -468,7 +482,7 @@ fn llama_cpp_runner_parses_test_backend_ops_into_suite_cases() -> Result<()> {
         let us = rec["us_per_run"].as_f64().unwrap();
         assert!((c.median_ns().unwrap() - us * 1e3).abs() < 1e-6 * us);
     }
-    Ok(())
+    Ok(cases.into_iter().map(|c| c.case).collect())
 }
 
 /// llama.cpp's side of the in-situ split (scripts/peers/llamacpp_split.py): the nodes of a

@@ -225,7 +225,7 @@ def llama_bench(install, path, threads, gpu, reps, depths):
 # test-backend-ops console lines: `  MUL_MAT(type_a=q4_0,type_b=f32,m=4096,n=1,k=14336,...):
 #   2130 runs -   470.21 us/run - 117.44 MFLOP/run - 249.75 GFLOPS`
 PERF_LINE = re.compile(r"^\s*(MUL_MAT)\((?P<params>[^)]*)\):\s+(?P<runs>\d+) runs -\s+(?P<us>[\d.]+) us/run")
-FORMATS = {"q4_0": "q4/Q4_0", "q4_K": "q4/Q4K", "q8_0": "q8/Q8_0", "f16": "float/f16", "bf16": "float/bf16",
+FORMATS = {"q4_0": "q4/Q4_0", "q4_1": "q4/Q4_1", "q4_K": "q4/Q4K", "q8_0": "q8/Q8_0", "f16": "float/f16", "bf16": "float/bf16",
            "f32": "float/f32"}
 
 
@@ -389,7 +389,7 @@ def main():
                 print(f"  FAILED llama-bench: {ex!r}", file=sys.stderr)
     if not a.no_components:
         try:
-            cmd, recs = backend_ops(a.llamacpp, gpu, ["q4_0", "q4_K", "q8_0", "f16", "f32"])
+            cmd, recs = backend_ops(a.llamacpp, gpu, ["q4_0", "q4_1", "q4_K", "q8_0", "f16", "f32"])
             # test-backend-ops' CPU backend runs on half the hardware threads (its own rule)
             threads = None if gpu else max(1, (os.cpu_count() or 2) // 2)
             cases += component_records(recs, dev, dev_name, threads)

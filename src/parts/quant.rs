@@ -20,7 +20,9 @@ pub enum Format {
 impl Format {
     /// The formats of the `quant_matmul` group: three unquantized references, then 4-bit and
     /// 8-bit types of each family (GGML block quants, HQQ, AFQ, MXFP4, FP8 E4M3 with a
-    /// per-tensor scale, FP8 with Q8 activations).
+    /// per-tensor scale, FP8 with Q8 activations). Q4_1 is the format of the real SmolLM2
+    /// GGUF (and what Q4K falls back to at SmolLM2's 576-wide rows): the kernel the engine
+    /// runs for that model, set against llama.cpp's (docs/peers.md).
     pub fn all() -> Vec<Format> {
         use IsqType::*;
         vec![
@@ -28,6 +30,7 @@ impl Format {
             Format::Float(DType::BF16),
             Format::Float(DType::F16),
             Format::Isq(Q4_0),
+            Format::Isq(Q4_1),
             Format::Isq(Q4K),
             Format::Isq(HQQ4),
             Format::Isq(AFQ4),

@@ -1,5 +1,5 @@
 //! `quant_matmul`: one projection `y = x·Wᵀ` through mistral.rs's `QuantMethod` layers, for
-//! every weight format (unquantized f32/bf16/f16 references; Q4_0, Q4K, HQQ4, AFQ4, MXFP4 at 4 bits;
+//! every weight format (unquantized f32/bf16/f16 references; Q4_0, Q4_1, Q4K, HQQ4, AFQ4, MXFP4 at 4 bits;
 //! Q8_0, HQQ8, AFQ8, F8Q8, FP8 E4M3 at 8 bits), at the preset's projection shapes, for decode (m = 1)
 //! and prefill (m = 128). Set-up records each format's error against the f32 product on the
 //! same inputs, and the format the engine really stores (GGML block types fall back when the
