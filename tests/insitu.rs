@@ -271,6 +271,97 @@ fn wall_time_follows_the_engine_thread_and_pool_cpu_its_caller() {
     assert!(attribute(&t, Some("nope"), &rules(), "token", 1).is_err());
 }
 
+/// mistralrs-core 0.9.2's table knows candle 0.11's barrier-pool workers by their thread name
+/// (`candle-bp-N`): their CPU goes to the part the engine thread is in, like rayon's; a thread
+/// of another name running the same frames stays unassigned.
+#[test]
+fn candle_barrier_pool_threads_are_pool_threads_by_name_in_the_0_9_2_table() {
+    let rules = Rules::parse(include_str!("../src/engine/attribution-0.9.2.toml")).unwrap();
+    let worker = stack(&[
+        ("candle-core/src/utils.rs", "{closure#0}", Some(160)),
+        ("candle-core/src/cpu_backend/mod.rs", "{closure#1}", Some(1)),
+    ]);
+    let stacks = vec![
+        // 0: the engine thread in the CPU attention kernel (a checkout's path)
+        stack(&[
+            (
+                "mistralrs-core/src/engine/mod.rs",
+                "{async_fn#0}",
+                Some(464),
+            ),
+            (
+                "mistralrs-core/src/attention/backends/cpu/mod.rs",
+                "run",
+                Some(10),
+            ),
+        ]),
+        worker,
+    ];
+    let tick = |at_ms: u64| Tick {
+        at_ns: at_ms * 1_000_000,
+        resumed: false,
+        samples: vec![
+            Sample {
+                tid: 1,
+                cpu_ns: 4_000_000,
+                wait_ns: 0,
+                stack: 0,
+            },
+            Sample {
+                tid: 2,
+                cpu_ns: 3_000_000,
+                wait_ns: 0,
+                stack: 1,
+            },
+            Sample {
+                tid: 3,
+                cpu_ns: 1_000_000,
+                wait_ns: 0,
+                stack: 1,
+            },
+        ],
+    };
+    let trace = Trace {
+        engine: "mistralrs-core 0.9.2".into(),
+        interval_ns: 4_000_000,
+        ticks: (1..=5).map(|i| tick(4 * i)).collect(),
+        stacks,
+        threads: BTreeMap::from([
+            (1, "mistralrs-engine".into()),
+            (2, "candle-bp-3".into()),
+            (3, "tokio-runtime-w".into()),
+        ]),
+        windows: vec![Window {
+            phase: "decode".into(),
+            start_ns: 2_000_000,
+            end_ns: 22_000_000,
+            units: 0,
+        }],
+        dropped: 0,
+        late_ticks: 0,
+        unit: "token".into(),
+        exe: None,
+        gpu: None,
+    };
+    let b = attribute(&trace, Some("decode"), &rules, "token", 5).unwrap();
+    let attn = b.part(Part::Attention).unwrap();
+    // five ticks: the engine's own 4 ms and the candle-bp worker's 3 ms each
+    assert!((attn.cpu_s - 5.0 * 0.007).abs() < 1e-9, "{}", attn.cpu_s);
+    let un = b.part(Part::Unassigned).map(|p| p.cpu_s).unwrap_or(0.0);
+    assert!((un - 5.0 * 0.001).abs() < 1e-9, "{un}");
+    assert!(rules.is_pool_thread("candle-bp-12"));
+    assert!(!rules.is_pool_thread("candle-bp"));
+    // 0.8.1's table has no such pool: the same worker's CPU is unassigned there
+    let b081 = attribute(&trace, Some("decode"), &rules_081(), "token", 5).unwrap();
+    let un081 = b081.part(Part::Unassigned).map(|p| p.cpu_s).unwrap_or(0.0);
+    assert!(un081 >= 5.0 * 0.004 - 1e-9, "{un081}");
+}
+
+/// The crates.io release's table (0.8.1), whatever engine the suite is built against.
+fn rules_081() -> Rules {
+    Rules::parse(include_str!("../src/engine/attribution-0.8.1.toml")).unwrap()
+}
+
 #[test]
 fn a_tick_after_a_pause_weighs_one_interval() {
     let mut t = toy_trace();

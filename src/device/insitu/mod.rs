@@ -424,7 +424,14 @@ pub fn attribute(
             if s.cpu_ns == 0 && s.wait_ns == 0 {
                 continue;
             }
-            let Some(c) = class(s) else { continue };
+            let Some(mut c) = class(s) else { continue };
+            // a pool worker by its frames or, for pools whose frames a stack may not show
+            // (candle 0.11's `candle-bp-N`), by its thread's name
+            c.pool = c.pool
+                || trace
+                    .threads
+                    .get(&s.tid)
+                    .is_some_and(|n| rules.is_pool_thread(n));
             if c.pool && !engine_tids.contains(&s.tid) {
                 *pool_wait.entry(engine_part).or_default() += s.wait_ns as f64 * 1e-9;
             }

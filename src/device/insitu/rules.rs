@@ -85,6 +85,11 @@ struct GpuFile {
 struct ThreadsFile {
     engine: String,
     pool: String,
+    /// Pool threads known by their name (`/proc/<pid>/task/<tid>/comm`) rather than a frame:
+    /// candle 0.11's barrier pool runs its workers in one closure of `utils.rs` whose frames
+    /// a kernel's own stack need not show.
+    #[serde(default)]
+    pool_names: Option<String>,
     wait: String,
 }
 
@@ -127,6 +132,7 @@ pub struct Rules {
     pub engine: String,
     engine_thread: Regex,
     pool: Regex,
+    pool_names: Option<Regex>,
     wait: Regex,
     rules: Vec<Rule>,
     /// Kernel-name rules for the device timeline (empty: the table has no `[gpu]`).
@@ -148,6 +154,7 @@ impl Rules {
             engine: f.engine,
             engine_thread: re(&f.threads.engine)?,
             pool: re(&f.threads.pool)?,
+            pool_names: f.threads.pool_names.as_deref().map(re).transpose()?,
             wait: re(&f.threads.wait)?,
             rules: f
                 .rule
@@ -186,6 +193,11 @@ impl Rules {
             engine: any(&self.engine_thread),
             waiting,
         }
+    }
+
+    /// Whether a thread of this name is a pool worker (the table's `pool_names`).
+    pub fn is_pool_thread(&self, name: &str) -> bool {
+        self.pool_names.as_ref().is_some_and(|r| r.is_match(name))
     }
 }
 
