@@ -119,18 +119,26 @@ for step in "$@"; do
         MISTRALRS_BENCH_OUT=$d/mistral-rs-bench CRITERION_HOME=$d/criterion "$@"
       }
       parts=" ${FLASH_PARTS:-attention gen torch} "
-      { [[ $parts == *" attention "* ]] && MISTRALRS_BENCH_MODELS=$models into attention frun bench '^attention/[^/]+/prefill/'
-        [[ $parts == *" gen "* ]] && for r in ${FLASH_ROUNDS:-1 2}; do
-          MISTRALRS_BENCH_MODELS=$models into noflash-r$r run bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
-          MISTRALRS_BENCH_MODELS=$models into flash-r$r frun bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
-        done
-        mkdir -p "$CARGO_TARGET_DIR/flash/torch"
-        [[ $parts == *" torch "* ]] && for preset in ${models//,/ }; do
-          PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py timeout --kill-after=10 "$limit" python3 "$root/scripts/peers/torch_peers.py" \
-            --preset "$preset" --device cuda --synth-dir "$CARGO_TARGET_DIR/mistral-rs-bench/models/$preset-bf16" --no-real \
-            --filter prefill --profile "$MISTRALRS_BENCH_PROFILE" \
-            --out "$CARGO_TARGET_DIR/flash/torch/peers-torch-cuda0-$preset.json" --force
-        done; } > "$log" 2>&1 ;;
+      # (a subshell that stops at a failing part; a part left out is not a failure)
+      ( set -e
+        if [[ $parts == *" attention "* ]]; then
+          MISTRALRS_BENCH_MODELS=$models into attention frun bench '^attention/[^/]+/prefill/'
+        fi
+        if [[ $parts == *" gen "* ]]; then
+          for r in ${FLASH_ROUNDS:-1 2}; do
+            MISTRALRS_BENCH_MODELS=$models into noflash-r$r run bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
+            MISTRALRS_BENCH_MODELS=$models into flash-r$r frun bench "${FLASH_GEN:-^generation/[^/]+-synthetic-bf16/(prefill|ttft)/}"
+          done
+        fi
+        if [[ $parts == *" torch "* ]]; then
+          mkdir -p "$CARGO_TARGET_DIR/flash/torch"
+          for preset in ${models//,/ }; do
+            PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py timeout --kill-after=10 "$limit" python3 "$root/scripts/peers/torch_peers.py" \
+              --preset "$preset" --device cuda --synth-dir "$CARGO_TARGET_DIR/mistral-rs-bench/models/$preset-bf16" --no-real \
+              --filter prefill --profile "$MISTRALRS_BENCH_PROFILE" \
+              --out "$CARGO_TARGET_DIR/flash/torch/peers-torch-cuda0-$preset.json" --force
+          done
+        fi ) > "$log" 2>&1 ;;
     llamacpp)
       lhome=${MRB_HOME:-/tmp/mrb}/llama
       ld=$CARGO_TARGET_DIR/llamacpp

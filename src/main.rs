@@ -264,6 +264,11 @@ enum Cmd {
         /// traces, to resolve their addresses first (scripts/pack-cuda.sh strips).
         #[arg(long, requires = "trace")]
         exe: Option<std::path::PathBuf>,
+        /// With --trace (a CUDA trace): instead of the split, the first N device activities
+        /// of each phase's first window in launch order, each with its duration and the part
+        /// it is placed in (0: all of the window).
+        #[arg(long, requires = "trace")]
+        kernels: Option<usize>,
     },
     /// Print a Markdown report of a summary file (target/mistral-rs-bench/summary-*.json).
     Report {
@@ -610,7 +615,12 @@ fn helper(cmd: Cmd) -> Result<i32> {
             format,
             trace,
             exe,
+            kernels,
         } => {
+            if let Some(n) = kernels {
+                insitu_timeline(&trace, filter.as_deref(), n)?;
+                return Ok(0);
+            }
             if !trace.is_empty() {
                 if svg.is_some() {
                     anyhow::bail!("--svg draws a summary's cases; it does not take --trace");
@@ -697,6 +707,46 @@ fn print_splits(rows: &[tables::Split], format: &str) -> anyhow::Result<()> {
 }
 
 /// `insitu --trace`: each dumped trace's phases split again with this build's rules.
+/// `insitu --trace F --kernels N`: each phase's first window, launch by launch.
+fn insitu_timeline(
+    paths: &[std::path::PathBuf],
+    filter: Option<&str>,
+    n: usize,
+) -> anyhow::Result<()> {
+    use mistral_rs_bench::device::insitu;
+    let rules = mistral_rs_bench::engine::attribution_rules()?;
+    for path in paths {
+        let t = insitu::Trace::load(path)?;
+        let Some(gpu) = &t.gpu else {
+            anyhow::bail!("{}: no device timeline (a CPU trace)", path.display());
+        };
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
+        let mut seen: Vec<&str> = vec![];
+        for w in &t.windows {
+            let name = format!("{stem}/{}", w.phase);
+            if seen.contains(&w.phase.as_str()) || filter.is_some_and(|f| !name.contains(f)) {
+                continue;
+            }
+            seen.push(&w.phase);
+            let rows = insitu::gpu::timeline(gpu, &rules, w);
+            let total: f64 = rows.iter().map(|r| r.us).sum();
+            println!(
+                "### {name}: first window, {} activities, {:.1} µs of device time\n",
+                rows.len(),
+                total
+            );
+            println!("| # | activity | µs | part |\n|---:|---|---:|---|");
+            let take = if n == 0 { rows.len() } else { n };
+            for (i, r) in rows.iter().take(take).enumerate() {
+                let short: String = r.name.chars().take(72).collect();
+                println!("| {i} | `{short}` | {:.1} | {} |", r.us, r.part);
+            }
+            println!();
+        }
+    }
+    Ok(())
+}
+
 fn insitu_traces(
     paths: &[std::path::PathBuf],
     exe: Option<&std::path::Path>,

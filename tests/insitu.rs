@@ -1066,3 +1066,59 @@ fn the_0_9_2_rules_name_the_parts_of_a_checkout_build() {
     };
     assert_eq!(r.classify(&[old]).part, Part::Unassigned);
 }
+
+/// `insitu --trace F --kernels N` reads one window launch by launch: the rows are the window's
+/// activities in order, with the parts the split sums (a flash-attention prefill layer as
+/// mistral.rs 0.8.1 launches it on an H100: every projection's output copied by `ucopy_bf16`).
+#[test]
+fn the_timeline_of_a_window_lists_its_launches_with_the_split_s_parts() {
+    let seq = [
+        "rmsnorm_bf16",
+        "nvjet_sm90_tst_128x128_64x6_2x1_v_bz_TNT",
+        "ucopy_bf16",
+        "rope_bf16",
+        "_Z16flash_fwd_kernelI23Flash_fwd_kernel_traitsILi128ELi128ELi64ELi4ELb0E",
+        "nvjet_sm90_tst_128x128_64x6_2x1_v_bz_TNT",
+        "ucopy_bf16",
+        "badd_bf16",
+        "rmsnorm_bf16",
+        "nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_TNT",
+        "ucopy_bf16",
+        "_Z21fused_glu_kernel_vec4I13__nv_bfloat16mEvPKT0_S3_PS1_ji",
+        "nvjet_sm90_tst_128x128_64x6_2x1_v_bz_TNT",
+    ];
+    let t = gpu_trace_of(&seq);
+    let rows = insitu::gpu::timeline(t.gpu.as_ref().unwrap(), &rules(), &t.windows[0]);
+    assert_eq!(rows.len(), seq.len());
+    for (r, n) in rows.iter().zip(seq) {
+        assert_eq!(r.name, n);
+        assert!((r.us - 10.0).abs() < 1e-9);
+    }
+    let parts: Vec<Part> = rows.iter().map(|r| r.part).collect();
+    assert_eq!(parts[1], Part::QkvoProj);
+    assert_eq!(parts[4], Part::Attention);
+    assert_eq!(
+        parts[5],
+        Part::QkvoProj,
+        "the O projection after the attention"
+    );
+    assert_eq!(parts[9], Part::FfnGateUp);
+    assert_eq!(parts[12], Part::FfnDown);
+    // a strided copy is the rest of the forward pass: no name says whose output it holds
+    assert_eq!(parts[10], Part::ModelOther);
+    // the rows sum to what the split gives each part
+    let b = attribute(&t, Some("decode"), &rules(), "token", 1).unwrap();
+    for p in [
+        Part::QkvoProj,
+        Part::FfnGateUp,
+        Part::FfnDown,
+        Part::ModelOther,
+    ] {
+        let rows_us: f64 = rows.iter().filter(|r| r.part == p).map(|r| r.us).sum();
+        let split_us = b.part(p).unwrap().wall_s * 1e6;
+        assert!(
+            (rows_us - split_us).abs() < 1e-6,
+            "{p}: {rows_us} vs {split_us}"
+        );
+    }
+}

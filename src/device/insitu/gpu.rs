@@ -130,6 +130,7 @@ struct Placed {
     end: u64,
     part: Part,
     name: u32,
+    kind: ActKind,
 }
 
 /// Places every activity inside `windows` in its part (see the module's text).
@@ -271,6 +272,7 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
                 end: a.end_ns,
                 part,
                 name: a.name,
+                kind: a.kind,
             });
         }
         // A GEMM's input quantization takes the part of the GEMM after it in the block.
@@ -284,6 +286,36 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
         }
     }
     out
+}
+
+/// One device activity of a timed window, in launch order, with the part it is placed in.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimelineRow {
+    /// The kernel's name, or the copy's kind and size.
+    pub name: String,
+    /// Its own duration, µs.
+    pub us: f64,
+    pub part: Part,
+}
+
+/// The activities of one window as [`split`] places them, one launch at a time: what a part's
+/// sum is made of (e.g. the copies between a layer's GEMMs, which a name alone cannot place).
+pub fn timeline(gpu: &GpuTrace, rules: &Rules, window: &Window) -> Vec<TimelineRow> {
+    place(gpu, &rules.gpu, &[window])
+        .into_iter()
+        .map(|p| TimelineRow {
+            name: match p.kind {
+                ActKind::Kernel => gpu
+                    .names
+                    .get(p.name as usize)
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+                k => format!("{k:?}"),
+            },
+            us: p.end.saturating_sub(p.start) as f64 * 1e-3,
+            part: p.part,
+        })
+        .collect()
 }
 
 /// What [`sweep`] returns: device time by part and by kernel name, and the idle intervals.
