@@ -77,15 +77,24 @@ fn bad_requests_are_refused_before_reaching_the_engine() {
     assert!(err.contains("timed out"), "{err}");
 }
 
+/// Both ways of a concurrent batch count every token: streamed (one chunk a token on the
+/// synthetic word-level tokenizer) and whole (the engine's own count).
 #[test]
 fn concurrent_generation_returns_every_request() {
     let e = tiny_engine();
-    let prompts: Vec<Vec<u32>> = (0..3).map(|i| vec![10 + i; 5]).collect();
-    let gens = runtime()
-        .block_on(e.generate_concurrent(prompts, 7, Duration::from_secs(120)))
-        .unwrap();
-    assert_eq!(gens.len(), 3);
-    assert!(gens.iter().all(|g| g.gen_tokens == 7));
+    for stream in [true, false] {
+        let prompts: Vec<Vec<u32>> = (0..3).map(|i| vec![10 + i; 5]).collect();
+        let gens = runtime()
+            .block_on(e.generate_concurrent(prompts, 7, stream, Duration::from_secs(120)))
+            .unwrap();
+        assert_eq!(gens.len(), 3);
+        assert!(gens.iter().all(|g| g.gen_tokens == 7), "stream {stream}");
+        let usage = gens.iter().all(|g| g.usage.is_some());
+        assert_eq!(
+            usage, !stream,
+            "a whole response carries the engine's usage"
+        );
+    }
 }
 
 #[test]

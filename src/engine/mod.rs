@@ -480,6 +480,15 @@ impl Engine {
                 .unwrap_or(Duration::ZERO);
             let resp = match tokio::time::timeout(left, rx.recv()).await {
                 Ok(Some(r)) => r,
+                // mistralrs-core 0.8.1 streams no chunk for a token whose bytes end inside a
+                // UTF-8 character, and none at all, not even the last, when the final token
+                // does (`Sequence::peek_delta`, sequence.rs:1017-1032, and its caller in
+                // pipeline/sampling.rs): the request's channel then closes unanswered
+                Ok(None) if stream => bail!(
+                    "the engine dropped the request after {} streamed chunks (mistral.rs sends \
+                     none for a last token that ends inside a UTF-8 character)",
+                    g.gen_tokens
+                ),
                 Ok(None) => bail!("the engine dropped the request"),
                 Err(_) => bail!(
                     "request timed out after {:.1} s ({} of {max_tokens} tokens); the engine may be hung",
@@ -525,15 +534,18 @@ impl Engine {
     }
 
     /// Runs `n` requests at once (each its own prompt); returns them when all are done.
+    /// `stream`: token by token (per-token times), else one response per request, whose token
+    /// count is the engine's own (`usage`), not a count of chunks.
     pub async fn generate_concurrent(
         &self,
         prompts: Vec<Vec<u32>>,
         max_tokens: usize,
+        stream: bool,
         deadline: Duration,
     ) -> Result<Vec<Generation>> {
         let futs = prompts
             .into_iter()
-            .map(|p| self.generate(p, max_tokens, true, deadline));
+            .map(|p| self.generate(p, max_tokens, stream, deadline));
         futures::future::join_all(futs).await.into_iter().collect()
     }
 }

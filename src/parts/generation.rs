@@ -363,8 +363,14 @@ impl GenCase {
             Workload::Concurrent { .. } => {
                 let t = std::time::Instant::now();
                 let n = self.conc_gen;
-                let gens =
-                    rt.block_on(e.generate_concurrent(self.prompts.clone(), n, self.deadline))?;
+                // not streamed: the count is the engine's (a stream's chunks are not tokens
+                // one for one: see `Engine::generate`), and the peers' batches do not stream
+                let gens = rt.block_on(e.generate_concurrent(
+                    self.prompts.clone(),
+                    n,
+                    false,
+                    self.deadline,
+                ))?;
                 let wall = t.elapsed();
                 for g in &gens {
                     if g.gen_tokens != n {

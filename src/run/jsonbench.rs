@@ -209,7 +209,9 @@ pub fn run(req: &BenchRequest) -> std::result::Result<serde_json::Value, BenchEr
     let go = |req: &BenchRequest| -> Result<(Vec<Generation>, Duration)> {
         let t = Instant::now();
         let prompts = vec![prompt.clone(); req.concurrency];
-        let gens = rt.block_on(engine.generate_concurrent(prompts, req.max_tokens, deadline))?;
+        // streamed: the binary reports TTFT and inter-token latency
+        let gens =
+            rt.block_on(engine.generate_concurrent(prompts, req.max_tokens, true, deadline))?;
         Ok((gens, t.elapsed()))
     };
     for _ in 0..req.warmup {
