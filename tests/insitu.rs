@@ -337,11 +337,7 @@ fn candle_barrier_pool_threads_are_pool_threads_by_name_in_the_0_9_2_table() {
             end_ns: 22_000_000,
             units: 0,
         }],
-        dropped: 0,
-        late_ticks: 0,
-        unit: "token".into(),
-        exe: None,
-        gpu: None,
+        ..toy_trace()
     };
     let b = attribute(&trace, Some("decode"), &rules, "token", 5).unwrap();
     let attn = b.part(Part::Attention).unwrap();
