@@ -62,14 +62,14 @@ else
   echo "== mistralrs-core from crates.io" >&2
 fi
 
-# the API forms of src/api/ ("", engine-0_8_23, engine-0_9): the guess, then with OTHER_API=1 the others,
+# the API forms of src/api/ ("", engine-0_8_mid, engine-0_8_23, engine-0_9): the guess, then with OTHER_API=1 the others,
 # nearest first
 tries=("$api")
 if [[ ${OTHER_API:-0} == 1 ]]; then
   case $api in
-    engine-0_9) tries+=(engine-0_8_23 "") ;;
-    engine-0_8_23) tries+=(engine-0_9 "") ;;
-    *) tries+=(engine-0_8_23 engine-0_9) ;;
+    engine-0_9) tries+=(engine-0_8_23 "" engine-0_8_mid) ;;
+    engine-0_8_23) tries+=(engine-0_9 "" engine-0_8_mid) ;;
+    *) tries+=(engine-0_8_23 engine-0_8_mid engine-0_9) ;;
   esac
 fi
 built="" ok=0

@@ -56,9 +56,9 @@ pub fn var_builder(
     dtype: DType,
     device: &Device,
 ) -> ShardedVarBuilder {
-    #[cfg(not(feature = "engine-0_8_23"))]
+    #[cfg(any(not(feature = "engine-0_8_23"), feature = "engine-0_8_mid"))]
     return mistralrs_quant::ShardedSafeTensors::wrap(Box::new(tensors), dtype, device.clone());
-    #[cfg(feature = "engine-0_8_23")]
+    #[cfg(all(feature = "engine-0_8_23", not(feature = "engine-0_8_mid")))]
     return mistralrs_quant::ShardedSafeTensors::wrap(tensors, dtype, device.clone());
 }
 
@@ -88,21 +88,21 @@ pub fn embed(e: &Embedding, ids: &Tensor, dtype: DType) -> Result<Tensor> {
 /// The positions RoPE rotates, in the form `RotaryEmbedding::forward` takes: per-sequence
 /// offsets (0.8.1), or the `u32` tensor of every token's position that 0.9.2's pipeline builds
 /// once per forward pass (`pipeline/mod.rs::text_positions_tensor`), made here at set-up.
-#[cfg(not(feature = "engine-0_8_23"))]
+#[cfg(any(not(feature = "engine-0_8_23"), feature = "engine-0_8_mid"))]
 pub struct RopePositions(Vec<usize>);
 /// See the 0.8.1 form.
-#[cfg(feature = "engine-0_8_23")]
+#[cfg(all(feature = "engine-0_8_23", not(feature = "engine-0_8_mid")))]
 pub struct RopePositions(Tensor);
 
 impl RopePositions {
     /// `batch` sequences of `seq_len` tokens, each starting at `offset`.
     pub fn new(offset: usize, batch: usize, seq_len: usize, device: &Device) -> Result<Self> {
-        #[cfg(not(feature = "engine-0_8_23"))]
+        #[cfg(any(not(feature = "engine-0_8_23"), feature = "engine-0_8_mid"))]
         {
             let _ = (seq_len, device);
             Ok(Self(vec![offset; batch]))
         }
-        #[cfg(feature = "engine-0_8_23")]
+        #[cfg(all(feature = "engine-0_8_23", not(feature = "engine-0_8_mid")))]
         {
             let pos: Vec<u32> = (0..batch)
                 .flat_map(|_| (offset..offset + seq_len).map(|p| p as u32))
