@@ -26,6 +26,7 @@ if [[ $kind == pack ]]; then
   dest=${2:?usage: $0 pack DEST.tar.gz}
   base=target/llamacpp/src/llama_cpp_python-0.3.36
   [[ -d $base/vendor/llama.cpp ]] || { echo "llamacpp.sh: run '$0 cpu' first (it unpacks the sdist)" >&2; exit 1; }
+  mkdir -p "$(dirname "$dest")"
   tar -czf "$dest" -C "$(dirname "$base")" --exclude=vendor/llama.cpp/models --exclude=vendor/llama.cpp/docs \
     --exclude=vendor/llama.cpp/tools/ui --exclude=vendor/llama.cpp/media \
     --exclude=.git --exclude=vendor/llama.cpp/benches "$(basename "$base")"

@@ -102,6 +102,7 @@ def main():
     a = ap.parse_args()
     if os.path.exists(a.out) and not a.force:
         sys.exit(f"synth_gguf: {a.out} exists; pass --force to overwrite it")
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     import gguf
 
     tok = gguf.GGUFReader(a.tokenizer_from)
