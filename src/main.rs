@@ -617,13 +617,13 @@ fn helper(cmd: Cmd) -> Result<i32> {
             exe,
             kernels,
         } => {
-            if let Some(n) = kernels {
-                insitu_timeline(&trace, filter.as_deref(), n)?;
-                return Ok(0);
-            }
             if !trace.is_empty() {
                 if svg.is_some() {
                     anyhow::bail!("--svg draws a summary's cases; it does not take --trace");
+                }
+                if let Some(n) = kernels {
+                    insitu_timeline(&trace, filter.as_deref(), n)?;
+                    return Ok(0);
                 }
                 insitu_traces(&trace, exe.as_deref(), filter.as_deref(), &format)?;
                 return Ok(0);
@@ -706,7 +706,6 @@ fn print_splits(rows: &[tables::Split], format: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `insitu --trace`: each dumped trace's phases split again with this build's rules.
 /// `insitu --trace F --kernels N`: each phase's first window, launch by launch.
 fn insitu_timeline(
     paths: &[std::path::PathBuf],
@@ -747,6 +746,7 @@ fn insitu_timeline(
     Ok(())
 }
 
+/// `insitu --trace`: each dumped trace's phases split again with this build's rules.
 fn insitu_traces(
     paths: &[std::path::PathBuf],
     exe: Option<&std::path::Path>,

@@ -304,6 +304,8 @@ struct GenCase {
     kind: Workload,
     /// Tokens generated per request of the concurrency case.
     conc_gen: usize,
+    /// The concurrency case streams its requests (`MISTRALRS_BENCH_CONC_STREAM=1`).
+    conc_stream: bool,
     prompts: Vec<Vec<u32>>,
     deadline: Duration,
     /// Per-request latencies (ms) of the concurrency case, over all its iterations.
@@ -331,6 +333,7 @@ impl GenCase {
             engine,
             kind,
             conc_gen,
+            conc_stream: std::env::var(CONC_STREAM_ENV).is_ok_and(|v| v == "1"),
             prompts,
             deadline: request_timeout(),
             latencies_ms: vec![],
@@ -369,11 +372,10 @@ impl GenCase {
                 // not streamed unless asked: the count is then the engine's (a stream's chunks
                 // are not tokens one for one: see `Engine::generate`), and the peers' batches
                 // do not stream
-                let stream = std::env::var(CONC_STREAM_ENV).is_ok_and(|v| v == "1");
                 let gens = rt.block_on(e.generate_concurrent(
                     self.prompts.clone(),
                     n,
-                    stream,
+                    self.conc_stream,
                     self.deadline,
                 ))?;
                 let wall = t.elapsed();

@@ -291,7 +291,7 @@ fn place(gpu: &GpuTrace, rules: &GpuRules, windows: &[&Window]) -> Vec<Placed> {
 /// One device activity of a timed window, in launch order, with the part it is placed in.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimelineRow {
-    /// The kernel's name, or the copy's kind and size.
+    /// The kernel's name, or the copy's (or memset's) kind.
     pub name: String,
     /// Its own duration, µs.
     pub us: f64,

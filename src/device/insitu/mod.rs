@@ -383,6 +383,14 @@ pub fn attribute(
     let classes = trace.classes(rules);
     let class = |s: &Sample| classes.get(s.stack as usize).copied();
     let engine_tids = trace.engine_threads(&classes);
+    // Pool workers known by their thread's name, not a frame (candle 0.11's `candle-bp-N`,
+    // whose stacks need not show the pool): named once, not per sample.
+    let named_pool: std::collections::HashSet<i32> = trace
+        .threads
+        .iter()
+        .filter(|(_, n)| rules.is_pool_thread(n))
+        .map(|(t, _)| *t)
+        .collect();
     let window_of = |at: u64| windows.iter().position(|w| w.holds(at));
     let mut wall: HashMap<Part, f64> = HashMap::new();
     // Per window: wall time by part.
@@ -425,13 +433,7 @@ pub fn attribute(
                 continue;
             }
             let Some(mut c) = class(s) else { continue };
-            // a pool worker by its frames or, for pools whose frames a stack may not show
-            // (candle 0.11's `candle-bp-N`), by its thread's name
-            c.pool = c.pool
-                || trace
-                    .threads
-                    .get(&s.tid)
-                    .is_some_and(|n| rules.is_pool_thread(n));
+            c.pool |= named_pool.contains(&s.tid);
             if c.pool && !engine_tids.contains(&s.tid) {
                 *pool_wait.entry(engine_part).or_default() += s.wait_ns as f64 * 1e-9;
             }
