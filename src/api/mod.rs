@@ -25,6 +25,7 @@
 //! | `RotaryEmbedding::forward` | per-sequence offsets `&[usize]` | a `u32` positions tensor | `engine-0_8_23` |
 //! | the causal mask | `CausalMasker::make_causal_mask_as_attn_bias` | `make_causal_mask` → `AttentionMask` | `engine-0_8_23` |
 //! | free device memory | `MemoryUsage::get_memory_available` | `MemoryUsage::query(..).available()` | `engine-0_8_23` |
+//! | immediate ISQ | `set_immediate_isq(ty, predicates)` | `set_immediate_isq(ty, predicates, capture)` | `engine-0_8_23` |
 //!
 //! `NormalRequest::new_simple` and `GGUFSpecificConfig::default()` exist in both and are used
 //! by the engine driver directly.
@@ -148,4 +149,36 @@ pub fn device_memory_available(device: &Device) -> Option<u64> {
         .query(device)
         .map(|m| m.available());
     free.ok().map(|b| b as u64)
+}
+
+/// Runs `build` with the engine's immediate ISQ installed for every layer it constructs, as
+/// the engine's loader does when a model is loaded with ISQ (0.9.2
+/// `pipeline/isq_flow/plan.rs::resolve_and_install_isq_plan`, which calls
+/// `mistralrs_quant::set_immediate_isq_config`): each `ColumnParallelLayer::new` /
+/// `RowParallelLayer::new` loads its weight on the host and quantizes it to `ty` onto the
+/// builder's device as it is built. A layer built whole this way is what the engine runs; a
+/// layer built unquantized and quantized afterwards is not where the layer derives state from
+/// its weights at construction (from 7ed0e8441, #2180, `layers::Mlp::new` merges the
+/// unquantized gate and up weights into one projection that its CPU `forward` prefers).
+/// The layers come back as the engine's have them, quantized on its ISQ thread pool behind
+/// `PendingIsqLayer` wrappers (a lock and an `Arc` clone per forward, in the engine too; the
+/// first call on a layer waits for its quantization). Cleared when `build` returns,
+/// also on error.
+pub fn with_immediate_isq<T>(
+    ty: mistralrs_quant::IsqType,
+    build: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            mistralrs_quant::clear_immediate_isq();
+        }
+    }
+    let every = vec![regex::Regex::new(".*").expect("a valid regex")];
+    #[cfg(any(not(feature = "engine-0_8_23"), feature = "engine-0_8_mid"))]
+    mistralrs_quant::set_immediate_isq(Some(ty), every);
+    #[cfg(all(feature = "engine-0_8_23", not(feature = "engine-0_8_mid")))]
+    mistralrs_quant::set_immediate_isq(Some(ty), every, Default::default());
+    let _clear = Clear;
+    build()
 }

@@ -1,11 +1,11 @@
 //! `ffn`: the engine's own SiLU-gated MLP, `mistralrs_core::layers::Mlp`, built from a
 //! `ShardedVarBuilder` exactly as the llama model builds it, at the preset's shapes, for
 //! decode (1 token) and prefill (128, 512 tokens); unquantized, and with gate/up/down
-//! quantized in situ (`QuantMethod::apply_isq`) at 4 and 8 bits.
+//! quantized at 4 and 8 bits as the engine's loader quantizes them (immediate ISQ).
 
 use crate::case::{elem_bytes, Case, CaseId, Cost, Ctx, Phase, Runner, Spec};
 use crate::config::{dtype_name, Preset};
-use crate::parts::quant::{self, Format};
+use crate::parts::quant::Format;
 use crate::parts::tensors::{randn, single_comm, var_builder, weight};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
@@ -92,9 +92,14 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
     Ok(out)
 }
 
-/// The engine's `Mlp` with seeded weights, quantized to `format` (set-up only).
+/// The engine's `Mlp` with seeded weights in `format` (set-up only). Quantized formats are
+/// built the way the engine loads a model with ISQ: immediate ISQ installed while the layers
+/// are constructed (`api::with_immediate_isq`), each weight read on the host and quantized
+/// onto `dev`. Quantizing the fields of an unquantized `Mlp` afterwards is not the same layer
+/// from 7ed0e8441 (#2180) on: `Mlp::new` keeps a merged unquantized gate/up projection that
+/// its CPU `forward` uses, so gate and up would run unquantized.
 pub fn build_mlp(p: &Preset, format: Format, dtype: DType, dev: &Device) -> Result<Mlp> {
-    // Quantized layers start from host weights, as the engine's ISQ does (see `quant::linear`).
+    // Host weights, as the engine's loader reads them; the builder's device is `dev`.
     let host = Device::Cpu;
     let wdev = if matches!(format, Format::Isq(_)) {
         &host
@@ -114,15 +119,29 @@ pub fn build_mlp(p: &Preset, format: Format, dtype: DType, dev: &Device) -> Resu
         "down_proj.weight".to_string(),
         weight(p.hidden, p.intermediate, 13, dtype, wdev)?,
     );
-    let vb = var_builder(t, dtype, wdev);
-    let comm = single_comm(wdev)?;
-    let mut mlp = Mlp::new(vb, p.hidden, p.intermediate, &None, Activation::Silu, &comm)?;
-    if let Format::Isq(_) = format {
-        mlp.gate = quant::apply(mlp.gate.clone(), format, dev)?;
-        mlp.up = quant::apply(mlp.up.clone(), format, dev)?;
-        mlp.down = quant::apply(mlp.down.clone(), format, dev)?;
+    let vb = var_builder(t, dtype, dev);
+    let comm = single_comm(dev)?;
+    let new = || -> Result<Mlp> {
+        Ok(Mlp::new(
+            vb,
+            p.hidden,
+            p.intermediate,
+            &None,
+            Activation::Silu,
+            &comm,
+        )?)
+    };
+    match format {
+        Format::Isq(t) => {
+            let mlp = crate::api::with_immediate_isq(t, new)?;
+            // wait here, in set-up, for the ISQ pool to finish each layer
+            for l in [&mlp.gate, &mlp.up, &mlp.down] {
+                l.dtype_and_device();
+            }
+            Ok(mlp)
+        }
+        Format::Float(_) => new(),
     }
-    Ok(mlp)
 }
 
 pub struct FfnCase {
