@@ -93,11 +93,8 @@ pub fn specs(p: &Preset, ctx: &Ctx) -> anyhow::Result<Vec<Spec>> {
 }
 
 /// The engine's `Mlp` with seeded weights in `format` (set-up only). Quantized formats are
-/// built the way the engine loads a model with ISQ: immediate ISQ installed while the layers
-/// are constructed (`api::with_immediate_isq`), each weight read on the host and quantized
-/// onto `dev`. Quantizing the fields of an unquantized `Mlp` afterwards is not the same layer
-/// from 7ed0e8441 (#2180) on: `Mlp::new` keeps a merged unquantized gate/up projection that
-/// its CPU `forward` uses, so gate and up would run unquantized.
+/// built the way the engine loads a model with ISQ, under `api::with_immediate_isq` (which
+/// says why quantizing a built `Mlp` afterwards is not the engine's layer).
 pub fn build_mlp(p: &Preset, format: Format, dtype: DType, dev: &Device) -> Result<Mlp> {
     // Host weights, as the engine's loader reads them; the builder's device is `dev`.
     let host = Device::Cpu;

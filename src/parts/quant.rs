@@ -167,8 +167,10 @@ pub fn unquant(w: Tensor) -> Result<Arc<dyn QuantMethod>> {
 }
 
 /// Applies `format` to an unquantized layer the way the engine's ISQ does
-/// (`QuantMethod::apply_isq`); float formats cast the weight instead.
-pub fn apply(
+/// (`QuantMethod::apply_isq`); float formats cast the weight instead. For a lone layer only:
+/// a layer that derives state from its weights when built (`layers::Mlp`) is built under
+/// `api::with_immediate_isq` instead, as the engine builds it.
+fn apply(
     layer: Arc<dyn QuantMethod>,
     format: Format,
     device: &Device,
