@@ -2,7 +2,7 @@
 # Compares two revisions of this suite (or of what it pins) on this machine: builds both in
 # git worktrees (sharing one target folder, so only changed crates rebuild), then runs the
 # two bench binaries as paired workers (`mistral-rs-bench pair`): case by case, sample by
-# sample in ABBA order, over four fresh set-ups per case; flagged cases are measured again
+# sample in ABBA order, over eight fresh set-ups per case; flagged cases are measured again
 # in fresh processes and only confirmed regressions fail (exit 1).
 #
 #   scripts/bench-pr.sh BASE_REV [HEAD_REV] [-- case filter regex]

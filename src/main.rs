@@ -15,6 +15,7 @@ use mistral_rs_bench::engine::synth;
 use mistral_rs_bench::report::{flame, peers};
 use mistral_rs_bench::results::{derive::derive, tables, writer::preset_layers, Summary};
 use mistral_rs_bench::run::jsonbench;
+use mistral_rs_bench::run::pair::Opts;
 use mistral_rs_bench::run::pair::Side;
 use mistral_rs_bench::{parts, util::paths};
 use std::io::Read;
@@ -104,17 +105,23 @@ enum Cmd {
         #[arg(long, default_value_t = compare::DEFAULT_THRESHOLD_PCT)]
         threshold: f64,
         /// Stop a case when the median ratio's 95 % interval is within ± this, %.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = Opts::PR.precision * 100.0)]
         precision: f64,
         /// The most seconds one case samples.
-        #[arg(long, default_value_t = 4.0)]
+        #[arg(long, default_value_t = Opts::PR.case_cap.as_secs_f64())]
         case_cap_s: f64,
         /// The most seconds one end-to-end case samples.
-        #[arg(long, default_value_t = 24.0)]
+        #[arg(long, default_value_t = Opts::PR.e2e_case_cap.as_secs_f64())]
         e2e_case_cap_s: f64,
         /// The fewest pairs per case.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = Opts::PR.min_pairs)]
         min_pairs: usize,
+        /// Fresh set-ups (worker processes) per component case.
+        #[arg(long, default_value_t = Opts::PR.rounds)]
+        rounds: usize,
+        /// Fresh set-ups per end-to-end case.
+        #[arg(long, default_value_t = Opts::PR.e2e_rounds)]
+        e2e_rounds: usize,
         /// Skip the confirmation pass (the verdict is then per first pass).
         #[arg(long)]
         no_confirm: bool,
@@ -469,11 +476,12 @@ fn helper(cmd: Cmd) -> Result<i32> {
             case_cap_s,
             e2e_case_cap_s,
             min_pairs,
+            rounds,
+            e2e_rounds,
             no_confirm,
             allow_build_mismatch,
             out,
         } => {
-            use mistral_rs_bench::run::pair::Opts;
             let req = paired::Request {
                 a: sides.a(a, &[])?,
                 b: sides.b(b, &[])?,
@@ -482,6 +490,8 @@ fn helper(cmd: Cmd) -> Result<i32> {
                     case_cap: std::time::Duration::from_secs_f64(case_cap_s),
                     e2e_case_cap: std::time::Duration::from_secs_f64(e2e_case_cap_s),
                     min_pairs,
+                    rounds,
+                    e2e_rounds,
                     ..Opts::PR
                 },
                 threshold_pct: threshold,

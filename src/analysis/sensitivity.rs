@@ -37,14 +37,13 @@ pub fn load(path: &Path) -> Result<Vec<Trial>> {
         .collect()
 }
 
-/// `k of n (x %, 95 % CI [lo, hi] %)`.
+/// `k of n (x %, 95 % CI [lo, hi] %)`; `none yet` without trials.
 pub fn rate(k: u64, n: u64) -> String {
+    if n == 0 {
+        return "none yet".into();
+    }
     let (lo, hi) = stats::clopper_pearson(k, n, 0.95);
-    let pct = if n > 0 {
-        k as f64 / n as f64 * 100.0
-    } else {
-        f64::NAN
-    };
+    let pct = k as f64 / n as f64 * 100.0;
     format!(
         "{k} of {n} ({pct:.1} %, [{:.1}, {:.1}] %)",
         lo * 100.0,
@@ -109,7 +108,11 @@ pub fn aa(trials: &[Trial]) -> Table {
     ]);
     tab.push([
         "one comparison, median".into(),
-        format!("{:.0} s", stats::median(&secs)),
+        if secs.is_empty() {
+            "none yet".into()
+        } else {
+            format!("{:.0} s", stats::median(&secs))
+        },
     ]);
     tab
 }

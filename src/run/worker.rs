@@ -136,7 +136,28 @@ pub fn prepare(setup: &Setup, case: &str) -> Result<(Box<dyn Runner>, bool)> {
 }
 
 /// Serves requests until stdin closes.
+///
+/// With `MISTRALRS_BENCH_IN_POOL=1` the requests are served on a thread of rayon's global
+/// pool ([`on_pool_thread`]) instead of the process's main thread. A diagnostic, not the
+/// engine's way: the engine calls candle from its own thread, outside the pool, so every
+/// rayon-parallel operation hands its work to the pool and waits for it, as the cases do by
+/// default. `pair --b-env MISTRALRS_BENCH_IN_POOL=1` with one binary on both sides measures
+/// what that hand-off costs (docs/findings.md, "Decode budget").
 pub fn serve() -> Result<()> {
+    if std::env::var("MISTRALRS_BENCH_IN_POOL").is_ok_and(|v| v == "1") {
+        return on_pool_thread(serve_here);
+    }
+    serve_here()
+}
+
+/// Runs `f` on a thread of rayon's global pool and waits for it: nested rayon work started
+/// by `f` is then pushed to that thread's own queue and run there or stolen, not handed
+/// over from outside the pool.
+pub fn on_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
+fn serve_here() -> Result<()> {
     // Die with the controller: it keeps this process stopped (SIGSTOP) between requests, and
     // a stopped process never sees its stdin close, so a killed controller would leave it.
     #[cfg(target_os = "linux")]
@@ -232,4 +253,17 @@ fn handle(setup: &Setup, active: &mut Option<Active>, req: Request) -> Result<Re
             Reply::Dropped
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn on_pool_thread_runs_its_work_on_a_pool_thread() {
+        assert_eq!(
+            rayon::current_thread_index(),
+            None,
+            "the test thread is no pool thread"
+        );
+        assert!(super::on_pool_thread(rayon::current_thread_index).is_some());
+    }
 }
