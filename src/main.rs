@@ -15,8 +15,7 @@ use mistral_rs_bench::engine::synth;
 use mistral_rs_bench::report::{flame, peers};
 use mistral_rs_bench::results::{derive::derive, tables, writer::preset_layers, Summary};
 use mistral_rs_bench::run::jsonbench;
-use mistral_rs_bench::run::pair::Opts;
-use mistral_rs_bench::run::pair::Side;
+use mistral_rs_bench::run::pair::{Opts, Side};
 use mistral_rs_bench::{parts, util::paths};
 use std::io::Read;
 

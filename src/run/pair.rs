@@ -66,7 +66,7 @@ impl Opts {
     /// scatter no more than that scatter predicts (3.6 % over 8 rounds of ~25 pairs), so most
     /// of the interval's width is sampling noise, not set-up effects. The clustered interval
     /// is a t-interval over the rounds' medians: with 4 rounds its quantile is t₃ = 3.18, with
-    /// 8 it is t₇ = 2.36, which at the same pairs narrows it by about half; twice the time
+    /// 8 it is t₇ = 2.36, which at the same pairs narrows it by a quarter; twice the time
     /// narrows it by √2 more. With 4 s and 4 rounds a 5 % slowdown was flagged and confirmed
     /// in 3 of 5 trials of FFN decode and 0 of 5 of RoPE (`docs/verdict-sensitivity.md`).
     pub const PR: Opts = Opts {
@@ -436,12 +436,6 @@ impl Pair {
             .collect())
     }
 
-    /// Measures one case; a round after which the device was throttled is measured again
-    /// ([`redo_round`]).
-    pub fn measure(&mut self, case: &str, flip: bool) -> Result<PairedCase> {
-        self.measure_once(case, flip)
-    }
-
     fn setup_both(&mut self, case: &str, b_first: bool) -> Result<(f64, f64, bool)> {
         let ((na, e2e), (nb, _)) = if b_first {
             let b = self.b().setup(case)?;
@@ -453,7 +447,9 @@ impl Pair {
         Ok((na, nb, e2e))
     }
 
-    fn measure_once(&mut self, case: &str, flip: bool) -> Result<PairedCase> {
+    /// Measures one case; a round after which the device was throttled is measured again
+    /// ([`redo_round`]).
+    pub fn measure(&mut self, case: &str, flip: bool) -> Result<PairedCase> {
         let o = self.opts;
         let gpu = cuda_index(&self.device);
         let gpu_before = gpu.and_then(gpu_state);
