@@ -540,7 +540,8 @@ impl Pair {
         };
         let wall_s = t0.elapsed().as_secs_f64();
         let steal_pct = steal_since(ticks0);
-        let gpu_after = gpu.and_then(gpu_state);
+        // The last kept round's reading, taken after its workers were done.
+        let gpu_after = round_gpu.last().cloned();
         Ok(PairedCase {
             case: case.into(),
             end_to_end: e2e,
