@@ -50,6 +50,13 @@
 #                   alternately free and pinned (taskset -c PIN_CPUS, default 2-5), each
 #                   attributing INSITU_FILTER (default SmolLM2's synthetic decode at depth 0)
 #                   into $CARGO_TARGET_DIR/pin-{free,pinned}-ROUND; PIN_ROUNDS (default 1 2 3)
+#   pair-gpu        the paired PR runner (`mistral-rs-bench pair`) on this card: both sides
+#                   copies of the packed bench binary (an A/A: every flag is a false alarm)
+#                   unless PAIR_B_ENV (KEY=VALUE) changes B, e.g. injected extra work;
+#                   PAIR_FILTER (default the component groups), PAIR_SET (default quick),
+#                   PAIR_MODELS (default smollm2-135m), into $CARGO_TARGET_DIR/pair/PAIR_NAME
+#                   (default aa); per-round SM clock, throttle reasons and slowdown counters
+#                   are in its pair.json
 #   pyenv           the PyTorch peer's Python: carried wheels (.carry/wheels) on top of the
 #                   machine's torch/transformers, into $MRB_HOME/py
 #   peers-small     mistral.rs generation + candle peers for smollm2-135m (synthetic, GGUF),
@@ -213,6 +220,15 @@ for step in "$@"; do
             timeout --kill-after=10 "$limit" "${pre[@]}" "$root/scripts/run-packed.sh" "$pack" bench "$f" >> "$log" 2>&1
         done
       done ;;
+    pair-gpu)
+      h=${MRB_HOME:-/tmp/mrb}
+      run bin --help > /dev/null 2>&1   # unpacks the binaries into $h
+      cp "$h/bench_main" "$h/bench_main-B"
+      benv=(); [[ -n ${PAIR_B_ENV:-} ]] && benv=(--b-env "$PAIR_B_ENV")
+      echo "-- pair ${PAIR_NAME:-aa}: ${PAIR_FILTER:-$comp} ${PAIR_B_ENV:-}" >> "$log"
+      MISTRALRS_BENCH_MODELS=${PAIR_MODELS:-smollm2-135m} run bin pair --a "$h/bench_main" --b "$h/bench_main-B" \
+        --set "${PAIR_SET:-quick}" --filter "${PAIR_FILTER:-$comp}" "${benv[@]}" \
+        --out "$CARGO_TARGET_DIR/pair/${PAIR_NAME:-aa}" >> "$log" 2>&1 ;;
     pyenv)
       { python3 --version; pip install --quiet --no-deps --no-index --target "${MRB_HOME:-/tmp/mrb}/py" "$root"/.carry/wheels/*.whl;
         PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py python3 -c 'import torch, transformers, gguf, accelerate; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0))'; } > "$log" 2>&1 ;;
@@ -242,7 +258,8 @@ if [[ -d $CARGO_TARGET_DIR ]]; then
   (cd "$CARGO_TARGET_DIR" && find criterion conc-paged-* flash llamacpp -path '*/new/*.json' 2>/dev/null
    find mistral-rs-bench conc-paged-* -maxdepth 1 -name '*.json' 2>/dev/null
    find flash -maxdepth 3 -name '*.json' -not -path '*/criterion/*' 2>/dev/null
-   find llamacpp -maxdepth 1 -name '*.json' 2>/dev/null) \
+   find llamacpp -maxdepth 1 -name '*.json' 2>/dev/null
+   find pair -maxdepth 2 -name 'pair.*' 2>/dev/null) \
     | tar -C "$CARGO_TARGET_DIR" -cJf "$out/results.tar.xz" -T - 2>/dev/null
   # In-situ traces, in parts of at most 15 MiB ($OUT takes files of 16 MiB at most).
   if [[ -d $CARGO_TARGET_DIR/traces ]]; then

@@ -12,7 +12,8 @@
 #            a fraction: it adds a whole request to every 1/f-th sample, which the median
 #            ignores (tried: +10 % of work measured +0.96 %).
 #  - icount: the instruction-count verdict (`mistral-rs-bench icount`, callgrind, one thread,
-#            tiny preset) of one component case, B with the same extra work, for each f of
+#            tiny preset) of one component case, B with the same extra work (A with the knob
+#            at 0, so that both run with the same environment), for each f of
 #            ICOUNT_FRACTIONS (0 included: an A/A trial of that case); both sides are copies of
 #            one x86-64-v3 build (target/icount: valgrind 3.19 runs no AVX-512).
 # The trials interleave (trial 1 of everything, then trial 2, ...), so a stopped study
@@ -62,8 +63,12 @@ icount_trial() { # case fraction trial: one row of kind icount
   rm -rf "$d"
   echo "== icount $case f=$f trial $t"
   local rc=0
+  # Both sides read the knob (A at 0), its value in one width: a count is exact for one heap
+  # and stack layout, and a variable on B alone moved RoPE's count by +2.0 % in malloc/free
+  # with no extra work (docs/data/icount-env-2026-12-07).
   target/release/mistral-rs-bench icount --a "$work/bin/icount-A" --b "$work/bin/icount-B" --set full \
-    --filter "^${case}\$" --b-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$f" --out "$d" > "$d.log" 2>&1 || rc=$?
+    --filter "^${case}\$" --a-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$(printf %.3f 0)" \
+    --b-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$(printf %.3f "$f")" --out "$d" > "$d.log" 2>&1 || rc=$?
   [[ $rc -le 1 ]] || { echo "icount failed (exit $rc), see $d.log" >&2; exit 2; }
   python3 - "$d/icount.json" "$case" "$f" "$t" "$set_" >> "$csv" <<'PY'
 import json, sys, socket, datetime

@@ -73,6 +73,28 @@ fn quantized_matmul_error_is_bounded_by_bits() -> Result<()> {
 }
 
 #[test]
+fn f8q8_is_skipped_on_a_gpu_and_nothing_else_is() {
+    // mistralrs-quant 0.8.1's F8Q8 keeps its blocks on the host: on a GPU its case would die
+    // with a device mismatch (it did, on an H200, ending a paired run), so it is skipped
+    // there with the reason; the CPU skips bf16 alone (no bf16 matmul in candle 0.10.2).
+    let skipped = |cpu: bool| -> Vec<String> {
+        Format::all()
+            .iter()
+            .filter(|f| f.unsupported(cpu).is_some())
+            .map(|f| f.name())
+            .collect()
+    };
+    assert_eq!(skipped(false), ["F8Q8"]);
+    assert_eq!(skipped(true), ["bf16"]);
+    let why = Format::Isq(IsqType::F8Q8).unsupported(false).unwrap();
+    assert!(why.contains("CPU-only"), "{why}");
+    // on the CPU the format runs (its error bound is checked above)
+    assert!(Format::Isq(IsqType::F8Q8)
+        .unsupported_on(&Device::Cpu)
+        .is_none());
+}
+
+#[test]
 fn four_bit_is_less_accurate_than_eight_bit() -> Result<()> {
     let dev = Device::Cpu;
     let q4 =

@@ -3,7 +3,7 @@
 
 use mistral_rs_bench::analysis::compare::Verdict;
 use mistral_rs_bench::analysis::paired::{confirm, judge, pr_verdict, PairRow};
-use mistral_rs_bench::run::pair::{redo_round, GpuState, PairedCase};
+use mistral_rs_bench::run::pair::{parse_gpu_state, redo_round, GpuState, PairedCase};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
@@ -281,19 +281,58 @@ fn a_throttled_round_is_redone_a_bounded_number_of_times() {
         sm_mhz: 1980.0,
         max_sm_mhz: 1980.0,
         reasons,
+        slowed_us: None,
     };
     // NVML's clock-event reasons: idle (0x1), application clocks (0x2), sync boost (0x10)
     // and display clock (0x100) are no slowdown; power cap, HW slowdown, SW and HW thermal,
     // power brake (0x4, 0x8, 0x20, 0x40, 0x80) are
     for calm in [0x0, 0x1, 0x2, 0x10, 0x100, 0x1 | 0x100] {
-        assert!(!redo_round(Some(&state(calm)), 0, 8), "{calm:#x}");
+        assert!(!redo_round(None, Some(&state(calm)), 0, 8), "{calm:#x}");
     }
     for slow in [0x4, 0x8, 0x20, 0x40, 0x80, 0x1 | 0x20] {
-        assert!(redo_round(Some(&state(slow)), 0, 8), "{slow:#x}");
+        assert!(redo_round(None, Some(&state(slow)), 0, 8), "{slow:#x}");
     }
-    assert!(redo_round(Some(&state(0x8)), 7, 8));
+    assert!(redo_round(None, Some(&state(0x8)), 7, 8));
     // a card that stays throttled: after `limit` redos the round is kept
-    assert!(!redo_round(Some(&state(0x4)), 8, 8));
+    assert!(!redo_round(None, Some(&state(0x4)), 8, 8));
     // no GPU (the CPU): never
-    assert!(!redo_round(None, 0, 8));
+    assert!(!redo_round(None, None, 0, 8));
+
+    // a slowdown over by the round's end: only the counters show it
+    let counted = |us: u64| GpuState {
+        slowed_us: Some(us),
+        ..state(0x1)
+    };
+    assert!(redo_round(
+        Some(&counted(5_000)),
+        Some(&counted(5_250)),
+        0,
+        8
+    ));
+    assert!(!redo_round(
+        Some(&counted(5_000)),
+        Some(&counted(5_000)),
+        0,
+        8
+    ));
+    // a side without counters says nothing about the round
+    assert!(!redo_round(Some(&state(0x1)), Some(&counted(5_250)), 0, 8));
+}
+
+#[test]
+fn nvidia_smi_lines_parse_with_and_without_slowdown_counters() {
+    // with the four counters (nounits still prints "us" on some drivers)
+    let s = parse_gpu_state("1980, 1980, 0x0000000000000001, 12 us, 0, 3, 0\n", true).unwrap();
+    assert_eq!((s.sm_mhz, s.max_sm_mhz, s.reasons), (1980.0, 1980.0, 0x1));
+    assert_eq!(s.slowed_us, Some(15));
+    // a counter the driver cannot read: the state without counters
+    let s = parse_gpu_state("1755, 1980, 0x4, [N/A], 0, 0, 0", true).unwrap();
+    assert_eq!((s.reasons, s.slowed_us), (0x4, None));
+    assert!(s.throttled());
+    // the older query: three fields
+    let s = parse_gpu_state("1980, 1980, 0x0000000000000000", false).unwrap();
+    assert_eq!(s.slowed_us, None);
+    // a line of the wrong shape is no state
+    assert!(parse_gpu_state("1980, 1980, 0x0", true).is_none());
+    assert!(parse_gpu_state("[N/A], 1980, 0x0", false).is_none());
 }

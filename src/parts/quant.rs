@@ -45,10 +45,22 @@ impl Format {
 
     /// Why this format cannot run on `device`, known without trying.
     pub fn unsupported_on(&self, device: &Device) -> Option<&'static str> {
+        self.unsupported(device.is_cpu())
+    }
+
+    /// [`Self::unsupported_on`] for a CPU (`cpu`) or a GPU.
+    pub fn unsupported(&self, cpu: bool) -> Option<&'static str> {
         match self {
-            Format::Float(DType::BF16) if device.is_cpu() => {
+            Format::Float(DType::BF16) if cpu => {
                 Some("candle 0.10.2 has no bf16 matmul on the CPU")
             }
+            // Found on an H200 (2026-12-07): the case's worker died with "device mismatch in
+            // matmul, lhs: Cuda, rhs: Cpu", which ended the whole paired run.
+            Format::Isq(IsqType::F8Q8) if !cpu => Some(
+                "mistralrs-quant 0.8.1's F8Q8Linear is CPU-only: it keeps its blocks in host \
+                 memory and dequantizes them onto the CPU in every forward (f8q8/mod.rs, \
+                 `forward` and `dtype_and_device`), so a GPU input fails with a device mismatch",
+            ),
             _ => None,
         }
     }

@@ -9,9 +9,9 @@
 //! case samples until that interval is within the asked precision (at least `min_pairs`
 //! pairs) or its time cap runs out, as nvbench samples until its noise criterion or its
 //! timeout. Around every case it reads the CPU steal time
-//! (`/proc/stat`) and, on a CUDA device, the SM clock and throttle reasons (`nvidia-smi`);
-//! a round after which the device is throttled is measured again (each state and each
-//! round's steal time go into `pair.json`).
+//! (`/proc/stat`) and, on a CUDA device, the SM clock, throttle reasons and slowdown
+//! counters (`nvidia-smi`) before and after each round; a round during which the device was
+//! slowed is measured again (each state and each round's steal time go into `pair.json`).
 //!
 //! What the pairs mean (the verdict, confirmation) is `crate::analysis::paired`'s.
 
@@ -86,8 +86,14 @@ impl Opts {
 pub struct GpuState {
     pub sm_mhz: f64,
     pub max_sm_mhz: f64,
-    /// nvidia-smi's active clock-event reasons (a bit mask).
+    /// nvidia-smi's active clock-event reasons (a bit mask), at the reading.
     pub reasons: u64,
+    /// Time the device has spent slowed since the driver loaded, µs: the sum of nvidia-smi's
+    /// clock-event reason counters for SW power cap, SW thermal, HW thermal and HW power
+    /// brake (`clocks_event_reasons_counters.*`). A round's slowdown that was over by its
+    /// end shows here and not in `reasons`. None where the driver has no counters.
+    #[serde(default)]
+    pub slowed_us: Option<u64>,
 }
 
 impl GpuState {
@@ -96,6 +102,16 @@ impl GpuState {
     /// not idle (0x1), application clocks (0x2), sync boost (0x10) or display clock (0x100).
     pub fn throttled(&self) -> bool {
         self.reasons & (0x4 | 0x8 | 0x20 | 0x40 | 0x80) != 0
+    }
+
+    /// Whether the device was slowed between `before` and this reading: throttled now, or
+    /// its slowdown counters moved in between.
+    pub fn slowed_since(&self, before: Option<&GpuState>) -> bool {
+        let counted = match (before.and_then(|b| b.slowed_us), self.slowed_us) {
+            (Some(b), Some(a)) => a > b,
+            _ => false,
+        };
+        self.throttled() || counted
     }
 }
 
@@ -126,7 +142,7 @@ pub struct PairedCase {
     /// The device's state at the end of each kept round (CUDA only).
     #[serde(default)]
     pub round_gpu: Vec<GpuState>,
-    /// Rounds measured again because the device was throttled at their end.
+    /// Rounds measured again because the device was slowed during them or at their end.
     #[serde(default)]
     pub redone: u32,
 }
@@ -317,11 +333,17 @@ fn cpu_ticks() -> Option<(u64, u64)> {
     Some((all, *v.get(7)?))
 }
 
-/// Whether a round that ended in `state` is measured again: the device was throttled
-/// (power, thermal or hardware slowdown) and fewer than `limit` rounds of this case were
-/// redone already, so that a card that stays throttled still ends.
-pub fn redo_round(state: Option<&GpuState>, redone: u32, limit: usize) -> bool {
-    state.is_some_and(GpuState::throttled) && (redone as usize) < limit
+/// Whether a round that began in `before` and ended in `after` is measured again: the
+/// device was slowed (power, thermal or hardware slowdown) at its end or during it
+/// ([`GpuState::slowed_since`]), and fewer than `limit` rounds of this case were redone
+/// already, so that a card that stays throttled still ends.
+pub fn redo_round(
+    before: Option<&GpuState>,
+    after: Option<&GpuState>,
+    redone: u32,
+    limit: usize,
+) -> bool {
+    after.is_some_and(|a| a.slowed_since(before)) && (redone as usize) < limit
 }
 
 /// Steal time since `from` (a [`cpu_ticks`] reading), % of all CPU time.
@@ -334,17 +356,33 @@ fn steal_since(from: Option<(u64, u64)>) -> Option<f64> {
     }
 }
 
-/// The SM clock and clock-event reasons of CUDA device `index` (None without nvidia-smi).
+/// The clock-event reason counters summed into [`GpuState::slowed_us`].
+const SLOWDOWN_COUNTERS: [&str; 4] = [
+    "clocks_event_reasons_counters.sw_power_cap",
+    "clocks_event_reasons_counters.sw_thermal_slowdown",
+    "clocks_event_reasons_counters.hw_thermal_slowdown",
+    "clocks_event_reasons_counters.hw_power_brake_slowdown",
+];
+
+/// The SM clock, clock-event reasons and slowdown counters of CUDA device `index` (None
+/// without nvidia-smi). A driver that does not know the counters' fields (nvidia-smi
+/// refuses the whole query) is asked again without them.
 pub fn gpu_state(index: usize) -> Option<GpuState> {
-    for reasons in [
-        "clocks_event_reasons.active",
-        "clocks_throttle_reasons.active",
+    let counters = SLOWDOWN_COUNTERS.join(",");
+    for (reasons, extra) in [
+        ("clocks_event_reasons.active", Some(counters.as_str())),
+        ("clocks_event_reasons.active", None),
+        ("clocks_throttle_reasons.active", None),
     ] {
+        let fields = match extra {
+            Some(c) => format!("clocks.sm,clocks.max.sm,{reasons},{c}"),
+            None => format!("clocks.sm,clocks.max.sm,{reasons}"),
+        };
         let out = Command::new("nvidia-smi")
             .args([
                 "-i",
                 &index.to_string(),
-                &format!("--query-gpu=clocks.sm,clocks.max.sm,{reasons}"),
+                &format!("--query-gpu={fields}"),
                 "--format=csv,noheader,nounits",
             ])
             .output()
@@ -352,18 +390,40 @@ pub fn gpu_state(index: usize) -> Option<GpuState> {
         if !out.status.success() {
             continue;
         }
-        let s = String::from_utf8_lossy(&out.stdout);
-        let f: Vec<&str> = s.trim().split(',').map(str::trim).collect();
-        if f.len() == 3 {
-            let r = f[2].trim_start_matches("0x");
-            return Some(GpuState {
-                sm_mhz: f[0].parse().ok()?,
-                max_sm_mhz: f[1].parse().ok()?,
-                reasons: u64::from_str_radix(r, 16).ok()?,
-            });
+        if let Some(s) = parse_gpu_state(&String::from_utf8_lossy(&out.stdout), extra.is_some()) {
+            return Some(s);
         }
     }
     None
+}
+
+/// One line of `gpu_state`'s query: SM clock, max SM clock, reasons (hex), then with
+/// `counters` the four slowdown counters (µs; `[N/A]` or a missing one: no `slowed_us`).
+pub fn parse_gpu_state(line: &str, counters: bool) -> Option<GpuState> {
+    let f: Vec<&str> = line.trim().split(',').map(str::trim).collect();
+    if f.len()
+        != if counters {
+            3 + SLOWDOWN_COUNTERS.len()
+        } else {
+            3
+        }
+    {
+        return None;
+    }
+    let slowed_us = if counters {
+        f[3..]
+            .iter()
+            .map(|v| v.trim_end_matches("us").trim().parse::<u64>().ok())
+            .sum::<Option<u64>>()
+    } else {
+        None
+    };
+    Some(GpuState {
+        sm_mhz: f[0].parse().ok()?,
+        max_sm_mhz: f[1].parse().ok()?,
+        reasons: u64::from_str_radix(f[2].trim_start_matches("0x"), 16).ok()?,
+        slowed_us,
+    })
 }
 
 fn cuda_index(device: &str) -> Option<usize> {
@@ -487,6 +547,7 @@ impl Pair {
             let round_max = o.max_pairs.div_ceil(n_rounds).max(per_round);
             let t_round = Instant::now();
             let round_ticks = cpu_ticks();
+            let round_before = gpu.and_then(gpu_state);
             let round_start = a_ns.len();
             let mut n = 0;
             loop {
@@ -513,9 +574,9 @@ impl Pair {
             self.a().call(&Request::Drop)?;
             self.b().call(&Request::Drop)?;
             let state = gpu.and_then(gpu_state);
-            if redo_round(state.as_ref(), redone, n_rounds) {
+            if redo_round(round_before.as_ref(), state.as_ref(), redone, n_rounds) {
                 eprintln!(
-                    "mistral-rs-bench pair: {case}: the device was throttled after round {}; \
+                    "mistral-rs-bench pair: {case}: the device was slowed during round {}; \
                      measuring the round again",
                     round + 1
                 );
