@@ -2,7 +2,7 @@
 //! drift, rounds (fresh set-ups) widen the interval, confirmation keeps clean PRs passing.
 
 use mistral_rs_bench::analysis::compare::Verdict;
-use mistral_rs_bench::analysis::paired::{confirm, judge, pr_verdict, PairRow};
+use mistral_rs_bench::analysis::paired::{confirm, judge, pr_verdict, FailedCase, PairRow};
 use mistral_rs_bench::run::pair::{parse_gpu_state, redo_round, GpuState, PairedCase};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -166,7 +166,7 @@ fn only_confirmed_regressions_fail_the_pr() {
         row("c", Verdict::Improvement),
     ];
     confirm(&mut rows, &again);
-    let v = pr_verdict(&rows);
+    let v = pr_verdict(&rows, &[]);
     assert!(!v.pass);
     assert_eq!(v.flagged, 3);
     assert_eq!(v.confirmed_regressions, ["a"]);
@@ -175,11 +175,33 @@ fn only_confirmed_regressions_fail_the_pr() {
     // Without a's confirmation the PR passes.
     let mut rows = vec![row("a", Verdict::Regression), row("d", Verdict::Noise)];
     confirm(&mut rows, &[row("a", Verdict::Improvement)]);
-    assert!(pr_verdict(&rows).pass);
+    assert!(pr_verdict(&rows, &[]).pass);
     // A flagged case the confirmation did not measure is not confirmed.
     let mut rows = vec![row("a", Verdict::Regression)];
     confirm(&mut rows, &[]);
-    assert!(pr_verdict(&rows).pass);
+    assert!(pr_verdict(&rows, &[]).pass);
+}
+
+#[test]
+fn a_case_that_failed_to_run_fails_the_pr_and_is_counted_once() {
+    let failed = |c: &str| FailedCase {
+        case: c.into(),
+        error: "A: device mismatch in matmul, lhs: Cuda { gpu_id: 0 }, rhs: Cpu".into(),
+    };
+    // every measured case noise, one case failed in the first pass: the PR fails
+    let rows = vec![row("a", Verdict::Noise), row("b", Verdict::Noise)];
+    let v = pr_verdict(&rows, &[failed("f")]);
+    assert!(!v.pass);
+    assert_eq!((v.cases, v.failed.clone()), (3, vec!["f".to_string()]));
+    assert!(v.confirmed_regressions.is_empty());
+    // a flagged case whose confirmation failed: failed, not confirmed, counted once
+    let mut rows = vec![row("a", Verdict::Regression), row("b", Verdict::Noise)];
+    confirm(&mut rows, &[]);
+    let v = pr_verdict(&rows, &[failed("a")]);
+    assert!(!v.pass);
+    assert_eq!(v.cases, 2);
+    assert_eq!(v.unconfirmed, ["a"]);
+    assert!(v.confirmed_regressions.is_empty());
 }
 
 /// Clean PRs of `n_cases` cases whose set-ups move B by 2 % (sd), measured in `rounds`
@@ -210,7 +232,7 @@ fn clean_prs(rng: &mut StdRng, prs: usize, n_cases: usize, rounds: usize) -> (f6
             })
             .collect();
         confirm(&mut rows, &again);
-        if !pr_verdict(&rows).pass {
+        if !pr_verdict(&rows, &[]).pass {
             failed += 1;
         }
     }

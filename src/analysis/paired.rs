@@ -13,7 +13,7 @@
 //! **Per PR.** Every flagged case is measured again in a fresh pair of worker processes
 //! (new code layout, new allocations, later machine state); a change counts only when the
 //! confirmation flags it the same way. The PR fails when at least one regression is
-//! confirmed. With a per-case false-flag rate p and independent passes, a clean case fails
+//! confirmed, or when a case failed to run (its workers died; the pass goes on without it). With a per-case false-flag rate p and independent passes, a clean case fails
 //! the PR with probability about p², so a PR of N cases with about N·p².
 
 use crate::analysis::compare::Verdict;
@@ -96,10 +96,18 @@ pub fn confirm(rows: &mut [PairRow], again: &[PairRow]) {
     }
 }
 
+/// A case that could not be measured: a worker failed (set-up or sampling), e.g. a case
+/// that a build cannot run on this device.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedCase {
+    pub case: String,
+    pub error: String,
+}
+
 /// The whole PR's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct PrVerdict {
-    /// No confirmed regression.
+    /// No confirmed regression and no case that failed to run.
     pub pass: bool,
     pub cases: usize,
     pub flagged: usize,
@@ -107,9 +115,13 @@ pub struct PrVerdict {
     pub confirmed_improvements: Vec<String>,
     /// Flagged in the first pass, not in the confirmation.
     pub unconfirmed: Vec<String>,
+    /// Cases that failed to run (in either pass): the PR fails, since a broken case hides
+    /// whatever it would have measured.
+    pub failed: Vec<String>,
 }
 
-pub fn pr_verdict(rows: &[PairRow]) -> PrVerdict {
+/// The PR's verdict from its rows and the cases that failed to run.
+pub fn pr_verdict(rows: &[PairRow], failed: &[FailedCase]) -> PrVerdict {
     let names = |f: &dyn Fn(&PairRow) -> bool| -> Vec<String> {
         rows.iter()
             .filter(|r| f(r))
@@ -118,12 +130,17 @@ pub fn pr_verdict(rows: &[PairRow]) -> PrVerdict {
     };
     let reg = names(&|r| r.confirmed() && r.verdict == Verdict::Regression);
     PrVerdict {
-        pass: reg.is_empty(),
-        cases: rows.len(),
+        pass: reg.is_empty() && failed.is_empty(),
+        cases: rows.len()
+            + failed
+                .iter()
+                .filter(|f| !rows.iter().any(|r| r.case == f.case))
+                .count(),
         flagged: rows.iter().filter(|r| r.verdict != Verdict::Noise).count(),
         confirmed_improvements: names(&|r| r.confirmed() && r.verdict == Verdict::Improvement),
         unconfirmed: names(&|r| r.verdict != Verdict::Noise && !r.confirmed()),
         confirmed_regressions: reg,
+        failed: failed.iter().map(|f| f.case.clone()).collect(),
     }
 }
 
@@ -162,14 +179,30 @@ pub struct Report {
     /// Every case's pairs (first pass, then confirmation).
     pub pairs: Vec<PairedCase>,
     pub confirm_pairs: Vec<PairedCase>,
+    /// Cases that failed to run, with their errors.
+    pub failed: Vec<FailedCase>,
 }
 
-fn pass(req: &Request, cases: &[String]) -> Result<(Vec<PairedCase>, String)> {
+/// Measures `cases` in order. A case whose workers fail is recorded with its error and the
+/// pass goes on in fresh workers, so that one broken case (found on an H200: a format the
+/// build cannot run on the device) does not lose the others.
+fn pass(req: &Request, cases: &[String]) -> Result<(Vec<PairedCase>, Vec<FailedCase>, String)> {
     let mut pair = Pair::start(&req.a, &req.b, req.opts)?;
     let device = pair.device.clone();
-    let mut out = Vec::new();
+    let (mut out, mut failed) = (Vec::new(), Vec::new());
     for (i, c) in cases.iter().enumerate() {
-        let p = pair.measure(c, i % 2 == 1)?;
+        let p = match pair.measure(c, i % 2 == 1) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("[{}/{}] {c}: FAILED: {e:#}", i + 1, cases.len());
+                failed.push(FailedCase {
+                    case: c.clone(),
+                    error: format!("{e:#}"),
+                });
+                pair = Pair::start(&req.a, &req.b, req.opts)?;
+                continue;
+            }
+        };
         let r = judge(&p, req.threshold_pct);
         eprintln!(
             "[{}/{}] {c}: {:+.2} % [{:+.2}, {:+.2}] over {} pairs ({}){}",
@@ -187,7 +220,7 @@ fn pass(req: &Request, cases: &[String]) -> Result<(Vec<PairedCase>, String)> {
         );
         out.push(p);
     }
-    Ok((out, device))
+    Ok((out, failed, device))
 }
 
 /// Runs the comparison: the first pass over the selected cases, then the confirmation of
@@ -220,7 +253,7 @@ pub fn run(req: &Request) -> Result<Report> {
             req.set
         );
     }
-    let (first, device) = pass(req, &cases)?;
+    let (first, mut failed, device) = pass(req, &cases)?;
     let first_pass_s = t0.elapsed().as_secs_f64();
     let mut rows: Vec<PairRow> = first.iter().map(|p| judge(p, req.threshold_pct)).collect();
     let flagged: Vec<String> = rows
@@ -235,7 +268,8 @@ pub fn run(req: &Request) -> Result<Report> {
             "confirming {} flagged case(s) in fresh workers",
             flagged.len()
         );
-        let (again, _) = pass(req, &flagged)?;
+        let (again, failed_again, _) = pass(req, &flagged)?;
+        failed.extend(failed_again);
         let again_rows: Vec<PairRow> = again.iter().map(|p| judge(p, req.threshold_pct)).collect();
         confirm(&mut rows, &again_rows);
         confirm_pairs = again;
@@ -250,8 +284,9 @@ pub fn run(req: &Request) -> Result<Report> {
         set: req.set,
         opts: req.opts,
         threshold_pct: req.threshold_pct,
-        verdict: pr_verdict(&rows),
+        verdict: pr_verdict(&rows, &failed),
         rows,
+        failed,
         first_pass_s,
         confirm_s,
         total_s: t0.elapsed().as_secs_f64(),
@@ -295,12 +330,15 @@ pub fn table(rows: &[PairRow]) -> Table {
 /// The report as Markdown: the PR's verdict, then every case.
 pub fn markdown(r: &Report) -> String {
     let v = &r.verdict;
-    let mut s =
-        format!(
+    let mut s = format!(
         "## Paired comparison: {}\n\n{} = A, {} = B, on {}; set `{}`, {} cases, threshold {} %, \
          precision ±{} % (95 %), {:.0} s in all ({:.0} s first pass, {:.0} s confirmation).\n\n\
          A: {}.\nB: {}.\n\n",
-        if v.pass { "pass" } else { "FAIL (confirmed regression)" },
+        match (v.pass, v.failed.is_empty()) {
+            (true, _) => "pass",
+            (false, true) => "FAIL (confirmed regression)",
+            (false, false) => "FAIL (a case failed to run)",
+        },
         r.a,
         r.b,
         r.device,
@@ -323,6 +361,12 @@ pub fn markdown(r: &Report) -> String {
         list(&v.unconfirmed)
     );
     s += &table(&r.rows).markdown();
+    if !r.failed.is_empty() {
+        s += "\nFailed to run (no measurement):\n\n";
+        for f in &r.failed {
+            s += &format!("- `{}`: {}\n", f.case, f.error.replace('\n', " "));
+        }
+    }
     s
 }
 
