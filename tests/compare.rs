@@ -227,7 +227,21 @@ fn merging_a_second_run_adds_missing_cases_and_keeps_existing_ones() {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
+    // a baseline of one run says nothing of machines in the verdict
+    let (_, _, err) = compare(&base, &run);
+    assert!(!err.contains("several machines"), "{err}");
     assert!(merge(false).contains("2 added, 0 replaced, 1 kept"));
+    // every verdict that uses the merged baseline says so, once, with the merged run's tag,
+    // whether given the baseline's folder or its criterion/
+    let (_, _, err) = compare(&base, &run);
+    assert_eq!(
+        err.matches("merges the runs of several machines").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("1 merged one (b)"), "{err}");
+    let (_, _, err) = compare(&run, &base.join("criterion"));
+    assert!(err.contains("merges the runs of several machines"), "{err}");
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(base.join("summary-cpu.json")).unwrap())
             .unwrap();

@@ -100,8 +100,34 @@ pub fn build_of(root: &Path) -> Result<Option<BuildInfo>> {
     Ok(None)
 }
 
+/// What a result folder says of the machines its cases ran on, when it is a baseline
+/// merged from several runs (`save-baseline … merge`, which records each added run in
+/// `metadata.json`'s `merged` and tags its cases with `machine`): a line for every verdict
+/// that uses it. None for the results of one run. `root` is the baseline's folder or its
+/// `criterion/`.
+pub fn merged_note(root: &Path) -> Option<String> {
+    let meta = [root.to_path_buf(), root.parent()?.to_path_buf()]
+        .into_iter()
+        .filter(|d| root == d || root.file_name().is_some_and(|n| n == "criterion"))
+        .map(|d| d.join("metadata.json"))
+        .find(|f| f.is_file())?;
+    let v: serde_json::Value = json::read(&meta, "baseline metadata").ok()?;
+    let runs = v["merged"].as_array().filter(|m| !m.is_empty())?;
+    let tags: Vec<&str> = runs.iter().filter_map(|m| m["machine"].as_str()).collect();
+    Some(format!(
+        "**{} merges the runs of several machines**: its own and {} merged one{} ({}), so \
+         its cases were not all measured on one machine and a change of a few percent may \
+         be the machine's; each case's `machine` in its summary says where it ran.",
+        meta.parent().unwrap_or(root).display(),
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        tags.join(", ")
+    ))
+}
+
 /// Refuses two result sets whose builds ran different code paths (unless `allow`); returns
-/// a line for the report saying what each side was built with.
+/// a line for the report saying what each side was built with, and whether a side is a
+/// baseline merged from several machines ([`merged_note`]).
 pub fn check_builds(base: &Path, cand: &Path, allow: bool) -> Result<String> {
     let (a, b) = (build_of(base)?, build_of(cand)?);
     let side = |b: &Option<BuildInfo>| {
@@ -109,7 +135,15 @@ pub fn check_builds(base: &Path, cand: &Path, allow: bool) -> Result<String> {
             .map(BuildInfo::describe)
             .unwrap_or_else(|| "build not recorded".into())
     };
-    let line = format!("Baseline: {}. Candidate: {}.", side(&a), side(&b));
+    let mut line = format!("Baseline: {}. Candidate: {}.", side(&a), side(&b));
+    let mut notes: Vec<String> = [merged_note(base), merged_note(cand)]
+        .into_iter()
+        .flatten()
+        .collect();
+    notes.dedup();
+    for note in notes {
+        line += &format!(" {note}");
+    }
     if let (Some(x), Some(y)) = (&a, &b) {
         if !x.same_code_paths(y) {
             if !allow {

@@ -13,8 +13,9 @@
 //! **Per PR.** Every flagged case is measured again in a fresh pair of worker processes
 //! (new code layout, new allocations, later machine state); a change counts only when the
 //! confirmation flags it the same way. The PR fails when at least one regression is
-//! confirmed, or when a case failed to run (its workers died; the pass goes on without it). With a per-case false-flag rate p and independent passes, a clean case fails
-//! the PR with probability about p², so a PR of N cases with about N·p².
+//! confirmed, or when a case failed to run (its workers died; the pass goes on without
+//! it). With a per-case false-flag rate p and independent passes, a clean case fails the PR
+//! with probability about p², so a PR of N cases with about N·p².
 
 use crate::analysis::compare::Verdict;
 use crate::case::Group;
