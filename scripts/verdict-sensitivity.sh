@@ -16,6 +16,10 @@
 #            at 0, so that both run with the same environment), for each f of
 #            ICOUNT_FRACTIONS (0 included: an A/A trial of that case); both sides are copies of
 #            one x86-64-v3 build (target/icount: valgrind 3.19 runs no AVX-512).
+#  - aa2:    whole-PR A/A trials of SET between two builds of equivalent code, AA2_A and AA2_B
+#            (two bench binaries, e.g. the bin/ of a `scripts/bench-pr.sh` run whose change
+#            touches no measured code): what one binary copied to both sides cannot show, two
+#            code layouts. Run only when asked (ONLY=aa2).
 # The trials interleave (trial 1 of everything, then trial 2, ...), so a stopped study
 # still has some of each.
 #
@@ -24,7 +28,7 @@
 # Environment: TRIALS (default 10), SET (default quick), FRACTIONS (default
 # "0.02 0.03 0.05 0.10"), TARGETS (component case ids, space-separated), E2E_TARGET (an
 # end-to-end case id; FRACTIONS_E2E default "0.05 0.10"), ONLY (aa, inject: work and
-# spin, or icount), ICOUNT_TARGETS, ICOUNT_FRACTIONS (default "0 0.02 0.03 0.05 0.10"), WORK (per-trial
+# spin, icount, or aa2 with AA2_A and AA2_B), ICOUNT_TARGETS, ICOUNT_FRACTIONS (default "0 0.02 0.03 0.05 0.10"), WORK (per-trial
 # pair.json folders, default target/verdict-sensitivity), and the usual MISTRALRS_BENCH_*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,10 +43,15 @@ e2e_target=${E2E_TARGET:-generation/smollm2-135m-synthetic-bf16/decode/tg32/dept
 icount_targets=${ICOUNT_TARGETS:-ffn/tiny/float/f32/decode/t1 small_ops/tiny/rope/t1}
 icount_fractions=${ICOUNT_FRACTIONS:-0 0.02 0.03 0.05 0.10}
 only=${ONLY:-}
+aa2_a=${AA2_A:-} aa2_b=${AA2_B:-}
+if [[ $only == aa2 ]]; then
+  [[ -x $aa2_a && -x $aa2_b ]] || { echo "ONLY=aa2 needs AA2_A and AA2_B: two bench binaries" >&2; exit 2; }
+  aa2_a=$(realpath "$aa2_a") aa2_b=$(realpath "$aa2_b")
+fi
 mkdir -p "$work/bin" "$(dirname "$csv")"
 cargo build --release --bin mistral-rs-bench 2>&1 | tail -1
 # Two files a build, so that the two sides are two programs as in a real comparison.
-if [[ $only != icount ]]; then
+if [[ $only != icount && $only != aa2 ]]; then
   bin=$(cargo bench --bench bench_main --no-run --message-format=json-render-diagnostics | scripts/cargo-artifact.py bench_main)
   cp "$bin" "$work/bin/bench-A"; cp "$bin" "$work/bin/bench-B"
 fi
@@ -90,7 +99,9 @@ trial() { # kind case fraction trial
   done_key "$kind" "$case" "$f" "$t" && return 0
   local d=$work/$kind-${case//\//_}-f$f-t$t
   rm -rf "$d"
-  local args=(pair --a "$work/bin/bench-A" --b "$work/bin/bench-B" --out "$d")
+  local a=$work/bin/bench-A b=$work/bin/bench-B
+  [[ $kind == aa2 ]] && { a=$aa2_a; b=$aa2_b; }
+  local args=(pair --a "$a" --b "$b" --out "$d")
   if [[ $kind == work ]]; then
     args+=(--set full --filter "^${case}\$" --b-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$f")
   elif [[ $kind == spin ]]; then
@@ -129,5 +140,6 @@ for t in $(seq 1 "$trials"); do
     for c in $icount_targets; do for f in $icount_fractions; do icount_trial "$c" "$f" "$t"; done; done
   fi
   if [[ -z $only || $only == aa ]]; then trial aa all 0 "$t"; fi
+  if [[ $only == aa2 ]]; then trial aa2 all 0 "$t"; fi
 done
 echo "results: $csv"

@@ -275,10 +275,15 @@ fn verdict_rates_count_trials_with_clopper_pearson_intervals() {
         "work,x,0.05,3,quick,1,0,0,1,3.0,-2.0,8.0,noise,,90,4.0,0.1,vm,d",
         "aa,all,0,1,quick,29,2,0,1,,,,,,900,370.0,0.2,vm,d",
         "aa,all,0,2,quick,29,1,1,0,,,,,,900,380.0,0.2,vm,d",
+        "aa2,all,0,1,quick,30,1,0,1,,,,,,900,480.0,0.2,vm,d",
     ];
     std::fs::write(&p, format!("{head}\n{}\n", rows.join("\n"))).unwrap();
     let t = load(&p).unwrap();
-    assert_eq!(t.len(), 5);
+    assert_eq!(t.len(), 6);
+    // two builds' A/A is an A/A (its own column), not an injected size
+    assert!(!injected(&t).markdown().contains("aa2"));
+    let a = aa(&t).markdown();
+    assert!(a.contains(&rate(1, 30)) && a.contains(&rate(0, 1)), "{a}");
     let inj = injected(&t).markdown();
     // one PR of three failed (confirmed), two of three first-pass flags
     assert!(inj.contains(&rate(1, 3)), "{inj}");

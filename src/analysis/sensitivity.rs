@@ -54,7 +54,10 @@ pub fn rate(k: u64, n: u64) -> String {
 /// The injected trials, one row per (kind, case, fraction).
 pub fn injected(trials: &[Trial]) -> Table {
     let mut by: BTreeMap<(String, String, String), Vec<&Trial>> = BTreeMap::new();
-    for t in trials.iter().filter(|t| t.kind != "aa") {
+    for t in trials
+        .iter()
+        .filter(|t| !AA_KINDS.contains(&t.kind.as_str()))
+    {
         by.entry((t.case.clone(), t.kind.clone(), format!("{:.2}", t.fraction)))
             .or_default()
             .push(t);
@@ -90,29 +93,40 @@ pub fn injected(trials: &[Trial]) -> Table {
     tab
 }
 
-/// The A/A trials: per PR and per case.
+/// The A/A kinds: one binary copied to both sides, and two builds of equivalent code.
+pub const AA_KINDS: [&str; 2] = ["aa", "aa2"];
+
+/// The A/A trials, per PR and per case: a column for one binary (`aa`), one for two builds
+/// of equivalent code (`aa2`).
 pub fn aa(trials: &[Trial]) -> Table {
-    let v: Vec<&Trial> = trials.iter().filter(|t| t.kind == "aa").collect();
-    let prs = v.len() as u64;
-    let failed = v.iter().filter(|t| t.pr_pass == 0).count() as u64;
-    let cases: u64 = v.iter().map(|t| t.cases).sum();
-    let flagged: u64 = v.iter().map(|t| t.flagged).sum();
-    let confirmed: u64 = v.iter().map(|t| t.confirmed_regressions).sum();
-    let secs: Vec<f64> = v.iter().map(|t| t.total_s).collect();
-    let mut tab = Table::new(&["A/A", "rate"]);
-    tab.push(["clean PRs failed".into(), rate(failed, prs)]);
-    tab.push(["cases flagged, first pass".into(), rate(flagged, cases)]);
-    tab.push([
-        "cases confirmed as regressions".into(),
-        rate(confirmed, cases),
-    ]);
-    tab.push([
-        "one comparison, median".into(),
+    let mut tab = Table::new(&["A/A", "one binary", "two builds"]);
+    let of = |kind: &str| -> Vec<&Trial> { trials.iter().filter(|t| t.kind == kind).collect() };
+    let (one, two) = (of(AA_KINDS[0]), of(AA_KINDS[1]));
+    let row = |f: &dyn Fn(&[&Trial]) -> String| [f(&one), f(&two)];
+    let mut push = |name: &str, f: &dyn Fn(&[&Trial]) -> String| {
+        let [a, b] = row(f);
+        tab.push([name.to_string(), a, b]);
+    };
+    let sum = |v: &[&Trial], f: fn(&Trial) -> u64| v.iter().map(|t| f(t)).sum::<u64>();
+    push("clean PRs failed", &|v| {
+        rate(
+            v.iter().filter(|t| t.pr_pass == 0).count() as u64,
+            v.len() as u64,
+        )
+    });
+    push("cases flagged, first pass", &|v| {
+        rate(sum(v, |t| t.flagged), sum(v, |t| t.cases))
+    });
+    push("cases confirmed as regressions", &|v| {
+        rate(sum(v, |t| t.confirmed_regressions), sum(v, |t| t.cases))
+    });
+    push("one comparison, median", &|v| {
+        let secs: Vec<f64> = v.iter().map(|t| t.total_s).collect();
         if secs.is_empty() {
             "none yet".into()
         } else {
             format!("{:.0} s", stats::median(&secs))
-        },
-    ]);
+        }
+    });
     tab
 }
