@@ -106,11 +106,11 @@ pub fn build_of(root: &Path) -> Result<Option<BuildInfo>> {
 /// that uses it. None for the results of one run. `root` is the baseline's folder or its
 /// `criterion/`.
 pub fn merged_note(root: &Path) -> Option<String> {
-    let meta = [root.to_path_buf(), root.parent()?.to_path_buf()]
-        .into_iter()
-        .filter(|d| root == d || root.file_name().is_some_and(|n| n == "criterion"))
-        .map(|d| d.join("metadata.json"))
-        .find(|f| f.is_file())?;
+    let dir = match root.file_name() {
+        Some(n) if n == "criterion" => root.parent()?,
+        _ => root,
+    };
+    let meta = dir.join("metadata.json");
     let v: serde_json::Value = json::read(&meta, "baseline metadata").ok()?;
     let runs = v["merged"].as_array().filter(|m| !m.is_empty())?;
     let tags: Vec<&str> = runs.iter().filter_map(|m| m["machine"].as_str()).collect();
@@ -118,7 +118,7 @@ pub fn merged_note(root: &Path) -> Option<String> {
         "**{} merges the runs of several machines**: its own and {} merged one{} ({}), so \
          its cases were not all measured on one machine and a change of a few percent may \
          be the machine's; each case's `machine` in its summary says where it ran.",
-        meta.parent().unwrap_or(root).display(),
+        dir.display(),
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
         tags.join(", ")

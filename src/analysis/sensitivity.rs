@@ -99,34 +99,30 @@ pub const AA_KINDS: [&str; 2] = ["aa", "aa2"];
 /// The A/A trials, per PR and per case: a column for one binary (`aa`), one for two builds
 /// of equivalent code (`aa2`).
 pub fn aa(trials: &[Trial]) -> Table {
-    let mut tab = Table::new(&["A/A", "one binary", "two builds"]);
-    let of = |kind: &str| -> Vec<&Trial> { trials.iter().filter(|t| t.kind == kind).collect() };
-    let (one, two) = (of(AA_KINDS[0]), of(AA_KINDS[1]));
-    let row = |f: &dyn Fn(&[&Trial]) -> String| [f(&one), f(&two)];
-    let mut push = |name: &str, f: &dyn Fn(&[&Trial]) -> String| {
-        let [a, b] = row(f);
-        tab.push([name.to_string(), a, b]);
-    };
+    let cols = AA_KINDS.map(|k| trials.iter().filter(|t| t.kind == k).collect::<Vec<_>>());
+    let row =
+        |name: &str, f: &dyn Fn(&[&Trial]) -> String| [name.to_string(), f(&cols[0]), f(&cols[1])];
     let sum = |v: &[&Trial], f: fn(&Trial) -> u64| v.iter().map(|t| f(t)).sum::<u64>();
-    push("clean PRs failed", &|v| {
+    let mut tab = Table::new(&["A/A", "one binary", "two builds"]);
+    tab.push(row("clean PRs failed", &|v| {
         rate(
             v.iter().filter(|t| t.pr_pass == 0).count() as u64,
             v.len() as u64,
         )
-    });
-    push("cases flagged, first pass", &|v| {
+    }));
+    tab.push(row("cases flagged, first pass", &|v| {
         rate(sum(v, |t| t.flagged), sum(v, |t| t.cases))
-    });
-    push("cases confirmed as regressions", &|v| {
+    }));
+    tab.push(row("cases confirmed as regressions", &|v| {
         rate(sum(v, |t| t.confirmed_regressions), sum(v, |t| t.cases))
-    });
-    push("one comparison, median", &|v| {
+    }));
+    tab.push(row("one comparison, median", &|v| {
         let secs: Vec<f64> = v.iter().map(|t| t.total_s).collect();
         if secs.is_empty() {
             "none yet".into()
         } else {
             format!("{:.0} s", stats::median(&secs))
         }
-    });
+    }));
     tab
 }

@@ -366,14 +366,17 @@ const SLOWDOWN_COUNTERS: [&str; 4] = [
 
 /// The SM clock, clock-event reasons and slowdown counters of CUDA device `index` (None
 /// without nvidia-smi). A driver that does not know the counters' fields (nvidia-smi
-/// refuses the whole query) is asked again without them.
+/// refuses the whole query) is asked without them; the form it answered is kept for the
+/// process, so each reading after the first is one nvidia-smi call.
 pub fn gpu_state(index: usize) -> Option<GpuState> {
+    static FORM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let counters = SLOWDOWN_COUNTERS.join(",");
-    for (reasons, extra) in [
+    let forms = [
         ("clocks_event_reasons.active", Some(counters.as_str())),
         ("clocks_event_reasons.active", None),
         ("clocks_throttle_reasons.active", None),
-    ] {
+    ];
+    let read = |(reasons, extra): (&str, Option<&str>)| -> Option<GpuState> {
         let fields = match extra {
             Some(c) => format!("clocks.sm,clocks.max.sm,{reasons},{c}"),
             None => format!("clocks.sm,clocks.max.sm,{reasons}"),
@@ -387,27 +390,27 @@ pub fn gpu_state(index: usize) -> Option<GpuState> {
             ])
             .output()
             .ok()?;
-        if !out.status.success() {
-            continue;
-        }
-        if let Some(s) = parse_gpu_state(&String::from_utf8_lossy(&out.stdout), extra.is_some()) {
-            return Some(s);
-        }
+        out.status
+            .success()
+            .then(|| parse_gpu_state(&String::from_utf8_lossy(&out.stdout), extra.is_some()))?
+    };
+    if let Some(&i) = FORM.get() {
+        return read(forms[i]);
     }
-    None
+    let (i, state) = forms
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| read(*f).map(|s| (i, s)))?;
+    let _ = FORM.set(i);
+    Some(state)
 }
 
 /// One line of `gpu_state`'s query: SM clock, max SM clock, reasons (hex), then with
 /// `counters` the four slowdown counters (µs; `[N/A]` or a missing one: no `slowed_us`).
 pub fn parse_gpu_state(line: &str, counters: bool) -> Option<GpuState> {
     let f: Vec<&str> = line.trim().split(',').map(str::trim).collect();
-    if f.len()
-        != if counters {
-            3 + SLOWDOWN_COUNTERS.len()
-        } else {
-            3
-        }
-    {
+    let fields = 3 + if counters { SLOWDOWN_COUNTERS.len() } else { 0 };
+    if f.len() != fields {
         return None;
     }
     let slowed_us = if counters {
