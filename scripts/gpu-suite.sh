@@ -57,6 +57,15 @@
 #                   PAIR_MODELS (default smollm2-135m), into $CARGO_TARGET_DIR/pair/PAIR_NAME
 #                   (default aa); per-round SM clock, throttle reasons and slowdown counters
 #                   are in its pair.json
+#   pair-sens       the paired verdict's sensitivity on this card, resumably: for trials
+#                   1..SENS_TRIALS (default 10), each case of SENS_TARGETS (component case ids)
+#                   and each fraction of SENS_FRACTIONS (default "0 0.05"; 0: an A/A of that
+#                   case), one `pair` of the case with B given that much extra work of its own
+#                   (A the knob at 0), as scripts/verdict-sensitivity.sh's `work` trials; a row
+#                   each (scripts/pair-row.py, host = the card's name) in SENS_CSV (default
+#                   $OUT/pair-sens.csv; rows already there are skipped), pair.json in
+#                   $CARGO_TARGET_DIR/pair/sens-*; `mistral-rs-bench verdict-rates SENS_CSV`;
+#                   stops starting trials a minute before STEP_TIMEOUT (run it again to go on)
 #   pyenv           the PyTorch peer's Python: carried wheels (.carry/wheels) on top of the
 #                   machine's torch/transformers, into $MRB_HOME/py
 #   peers-small     mistral.rs generation + candle peers for smollm2-135m (synthetic, GGUF),
@@ -229,6 +238,32 @@ for step in "$@"; do
       MISTRALRS_BENCH_MODELS=${PAIR_MODELS:-smollm2-135m} run bin pair --a "$h/bench_main" --b "$h/bench_main-B" \
         --set "${PAIR_SET:-quick}" --filter "${PAIR_FILTER:-$comp}" "${benv[@]}" \
         --out "$CARGO_TARGET_DIR/pair/${PAIR_NAME:-aa}" >> "$log" 2>&1 ;;
+    pair-sens)
+      h=${MRB_HOME:-/tmp/mrb}
+      run bin --help > /dev/null 2>&1   # unpacks the binaries into $h
+      cp "$h/bench_main" "$h/bench_main-B"
+      csv=${SENS_CSV:-$out/pair-sens.csv}
+      hdr=kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,pairs,total_s,steal_pct_max,host,date
+      [[ -s $csv ]] || { mkdir -p "$(dirname "$csv")"; echo "$hdr" > "$csv"; }
+      card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-')
+      for t in $(seq 1 "${SENS_TRIALS:-10}"); do
+        for c in ${SENS_TARGETS:-small_ops/smollm2-135m/lm_head/t1 ffn/smollm2-135m/float/bf16/decode/t1}; do
+          for f in ${SENS_FRACTIONS:-0 0.05}; do
+            grep -q "^work,$c,$f,$t,full," "$csv" && continue
+            # a trial takes 15-40 s: none is started that the step's limit would cut off
+            (( $(date +%s) - t0 < limit - 60 )) || break 3
+            d=$CARGO_TARGET_DIR/pair/sens-${c//\//_}-f$f-t$t
+            echo "-- pair-sens $c f=$f trial $t" >> "$log"
+            MISTRALRS_BENCH_MODELS=${PAIR_MODELS:-smollm2-135m} run bin pair --a "$h/bench_main" --b "$h/bench_main-B" \
+              --set full --filter "^$c\$" --a-env "MISTRALRS_BENCH_EXTRA_WORK=^$c\$=$(printf %.3f 0)" \
+              --b-env "MISTRALRS_BENCH_EXTRA_WORK=^$c\$=$(printf %.3f "$f")" --out "$d" >> "$log" 2>&1
+            [[ $? -le 1 && -s $d/pair.json ]] || { echo "pair failed: $c f=$f trial $t" >> "$log"; continue; }
+            ROW_HOST=$card "$root/scripts/pair-row.py" "$d/pair.json" work "$c" "$f" "$t" full >> "$csv"
+            tail -1 "$csv" >> "$log"
+          done
+        done
+      done
+      [[ $csv == "$out"/* ]] || cp "$csv" "$out/" ;;
     pyenv)
       { python3 --version; pip install --quiet --no-deps --no-index --target "${MRB_HOME:-/tmp/mrb}/py" "$root"/.carry/wheels/*.whl;
         PYTHONPATH=${MRB_HOME:-/tmp/mrb}/py python3 -c 'import torch, transformers, gguf, accelerate; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0))'; } > "$log" 2>&1 ;;

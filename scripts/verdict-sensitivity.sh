@@ -113,21 +113,7 @@ trial() { # kind case fraction trial
   local rc=0
   target/release/mistral-rs-bench "${args[@]}" > "$d.log" 2>&1 || rc=$?
   [[ $rc -le 1 ]] || { echo "pair failed (exit $rc), see $d.log" >&2; exit 2; }
-  python3 - "$d/pair.json" "$kind" "$case" "$f" "$t" "$set_" >> "$csv" <<'PY'
-import json, sys, socket, datetime
-r = json.load(open(sys.argv[1]))
-kind, case, f, t, set_ = sys.argv[2:7]
-v, rows = r["verdict"], r["rows"]
-tg = next((x for x in rows if x["case"] == case), None)
-steal = max((p.get("steal_pct") or 0.0) for p in r["pairs"] + r["confirm_pairs"])
-fmt = lambda x: "" if x is None else f"{x:.3f}"
-print(",".join(map(str, [kind, case, f, t, set_, v["cases"], v["flagged"],
-    len(v["confirmed_regressions"]), int(v["pass"]),
-    fmt(tg and tg["change_pct"]), fmt(tg and tg["ci_lo_pct"]), fmt(tg and tg["ci_hi_pct"]),
-    tg["verdict"] if tg else "", (tg.get("confirm") or "") if tg else "",
-    sum(x["pairs"] for x in rows), f"{r['total_s']:.1f}", f"{steal:.2f}",
-    socket.gethostname(), datetime.date.today()])))
-PY
+  scripts/pair-row.py "$d/pair.json" "$kind" "$case" "$f" "$t" "$set_" >> "$csv"
   tail -1 "$csv"
 }
 

@@ -363,3 +363,49 @@ fn nvidia_smi_lines_parse_with_and_without_slowdown_counters() {
     assert!(parse_gpu_state("1980, 1980, 0x0", true).is_none());
     assert!(parse_gpu_state("[N/A], 1980, 0x0", false).is_none());
 }
+
+/// A `pair` result becomes one trial row that `verdict-rates` reads (scripts/pair-row.py,
+/// shared by the CPU study and the GPU's pair-sens step): the injected case's change, its
+/// first and confirmed verdicts, the PR's failure and the card as host.
+#[test]
+fn a_pair_result_becomes_a_trial_row_verdict_rates_reads() {
+    use mistral_rs_bench::analysis::sensitivity::{injected, load, rate};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let case = "ffn/smollm2-135m/float/bf16/decode/t1";
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/pair-row.py"))
+        .arg(root.join("tests/fixtures/pair/work5-ffn-h200.json"))
+        .args(["work", case, "0.05", "1", "full"])
+        .env("ROW_HOST", "NVIDIA-H200")
+        .output()
+        .expect("python3 runs scripts/pair-row.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(row.lines().count(), 1, "{row}");
+    let head = "kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,\
+                target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,\
+                pairs,total_s,steal_pct_max,host,date";
+    assert_eq!(row.split(',').count(), head.split(',').count(), "{row}");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.csv");
+    std::fs::write(&p, format!("{head}\n{row}")).unwrap();
+    let t = load(&p).unwrap();
+    assert_eq!(t.len(), 1);
+    let t0 = &t[0];
+    assert_eq!((t0.kind.as_str(), t0.case.as_str()), ("work", case));
+    assert_eq!(
+        (t0.fraction, t0.trial, t0.cases, t0.flagged),
+        (0.05, 1, 1, 1)
+    );
+    // the fixture's verdict: a confirmed regression, so the PR failed
+    assert_eq!((t0.confirmed_regressions, t0.pr_pass), (1, 0));
+    assert_eq!(t0.target_first.as_deref(), Some("regression"));
+    let ch = t0.target_change_pct.unwrap();
+    assert!((ch - 5.564).abs() < 1e-3, "{ch}");
+    assert!(row.contains(",NVIDIA-H200,"), "{row}");
+    assert!(injected(&t).markdown().contains(&rate(1, 1)));
+}
