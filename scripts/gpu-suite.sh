@@ -246,6 +246,7 @@ for step in "$@"; do
       hdr=kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,pairs,total_s,steal_pct_max,host,date
       [[ -s $csv ]] || { mkdir -p "$(dirname "$csv")"; echo "$hdr" > "$csv"; }
       card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-')
+      echo "-- pair-sens into $csv ($(grep -c '^work,' "$csv") rows there)" >> "$log"
       for t in $(seq 1 "${SENS_TRIALS:-10}"); do
         for c in ${SENS_TARGETS:-small_ops/smollm2-135m/lm_head/t1 ffn/smollm2-135m/float/bf16/decode/t1}; do
           for f in ${SENS_FRACTIONS:-0 0.05}; do
