@@ -243,8 +243,7 @@ for step in "$@"; do
       run bin --help > /dev/null 2>&1   # unpacks the binaries into $h
       cp "$h/bench_main" "$h/bench_main-B"
       csv=${SENS_CSV:-$out/pair-sens.csv}
-      hdr=kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,pairs,total_s,steal_pct_max,host,date
-      [[ -s $csv ]] || { mkdir -p "$(dirname "$csv")"; echo "$hdr" > "$csv"; }
+      [[ -s $csv ]] || { mkdir -p "$(dirname "$csv")"; "$root/scripts/pair-row.py" --header > "$csv"; }
       card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-')
       echo "-- pair-sens into $csv ($(grep -c '^work,' "$csv") rows there)" >> "$log"
       for t in $(seq 1 "${SENS_TRIALS:-10}"); do

@@ -2,6 +2,7 @@
 """One CSV row of docs/verdict-sensitivity.csv from a `mistral-rs-bench pair` result.
 
     scripts/pair-row.py PAIR_JSON KIND CASE FRACTION TRIAL SET >> CSV
+    scripts/pair-row.py --header          # the CSV's header line (the columns below)
 
 KIND is the trial's kind (aa, aa2, work, spin); CASE the injected case (`all` for a whole
 A/A set). The host column is $ROW_HOST when set (a GPU's name), else the machine's name.
@@ -13,6 +14,12 @@ import os
 import socket
 import sys
 
+HEADER = ("kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,"
+          "target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,"
+          "pairs,total_s,steal_pct_max,host,date")
+if sys.argv[1:] == ["--header"]:
+    print(HEADER)
+    sys.exit(0)
 path, kind, case, f, t, set_ = sys.argv[1:7]
 r = json.load(open(path))
 v, rows = r["verdict"], r["rows"]

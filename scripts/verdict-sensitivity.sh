@@ -60,7 +60,7 @@ if [[ -z $only || $only == icount ]]; then
     cargo bench --bench bench_main --no-run --message-format=json-render-diagnostics | scripts/cargo-artifact.py bench_main)
   cp "$bin" "$work/bin/icount-A"; cp "$bin" "$work/bin/icount-B"
 fi
-header=kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,pairs,total_s,steal_pct_max,host,date
+header=$(scripts/pair-row.py --header)
 [[ -s $csv ]] || echo "$header" > "$csv"
 [[ $(head -1 "$csv") == "$header" ]] || { echo "$csv has another header: pass another CSV" >&2; exit 2; }
 done_key() { grep -q "^$1,$2,$3,$4,$set_," "$csv"; }

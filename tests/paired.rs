@@ -386,9 +386,18 @@ fn a_pair_result_becomes_a_trial_row_verdict_rates_reads() {
     );
     let row = String::from_utf8(out.stdout).unwrap();
     assert_eq!(row.lines().count(), 1, "{row}");
-    let head = "kind,case,fraction,trial,set,cases,flagged,confirmed_regressions,pr_pass,\
-                target_change_pct,target_ci_lo_pct,target_ci_hi_pct,target_first,target_confirm,\
-                pairs,total_s,steal_pct_max,host,date";
+    // the header both scripts write is the committed study's
+    let head = std::process::Command::new("python3")
+        .arg(root.join("scripts/pair-row.py"))
+        .arg("--header")
+        .output()
+        .expect("python3 runs scripts/pair-row.py --header");
+    let head = String::from_utf8(head.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string();
+    let study = std::fs::read_to_string(root.join("docs/verdict-sensitivity.csv")).unwrap();
+    assert_eq!(Some(head.as_str()), study.lines().next());
     assert_eq!(row.split(',').count(), head.split(',').count(), "{row}");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.csv");
