@@ -243,7 +243,9 @@ for step in "$@"; do
       run bin --help > /dev/null 2>&1   # unpacks the binaries into $h
       cp "$h/bench_main" "$h/bench_main-B"
       csv=${SENS_CSV:-$out/pair-sens.csv}
-      [[ -s $csv ]] || { mkdir -p "$(dirname "$csv")"; "$root/scripts/pair-row.py" --header > "$csv"; }
+      hdr=$("$root/scripts/pair-row.py" --header)
+      [[ -s $csv ]] || { mkdir -p "$(dirname "$csv")"; echo "$hdr" > "$csv"; }
+      [[ $(head -1 "$csv") == "$hdr" ]] || { echo "$csv has another header: pass another SENS_CSV" | tee -a "$log"; continue; }
       card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-')
       echo "-- pair-sens into $csv ($(grep -c '^work,' "$csv") rows there)" >> "$log"
       for t in $(seq 1 "${SENS_TRIALS:-10}"); do
