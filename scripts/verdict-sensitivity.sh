@@ -27,7 +27,9 @@
 #
 # Environment: TRIALS (default 10), SET (default quick), FRACTIONS (default
 # "0.02 0.03 0.05 0.10"), TARGETS (component case ids, space-separated), E2E_TARGET (an
-# end-to-end case id; FRACTIONS_E2E default "0.05 0.10"), ONLY (aa, inject: work and
+# end-to-end case id; FRACTIONS_E2E default "0.05 0.10", empty for none), PAIR_ARGS (more
+# options of `pair` for every trial, e.g. "--rounds 32": a study of other settings belongs in
+# its own CSV, whose rows do not record them; pair.json does), ONLY (aa, inject: work and
 # spin, icount, or aa2 with AA2_A and AA2_B), ICOUNT_TARGETS, ICOUNT_FRACTIONS (default "0 0.02 0.03 0.05 0.10"), WORK (per-trial
 # pair.json folders, default target/verdict-sensitivity), and the usual MISTRALRS_BENCH_*.
 set -euo pipefail
@@ -37,7 +39,7 @@ work=$(realpath -m "${WORK:-target/verdict-sensitivity}")
 trials=${TRIALS:-10}
 set_=${SET:-quick}
 fractions=${FRACTIONS:-0.02 0.03 0.05 0.10}
-fractions_e2e=${FRACTIONS_E2E:-0.05 0.10}
+fractions_e2e=${FRACTIONS_E2E-0.05 0.10}
 targets=${TARGETS:-small_ops/smollm2-135m/rope/t1 ffn/smollm2-135m/float/f32/decode/t1 quant_matmul/smollm2-135m/q4/Q4K/gate_up/m1}
 e2e_target=${E2E_TARGET:-generation/smollm2-135m-synthetic-bf16/decode/tg32/depth0}
 icount_targets=${ICOUNT_TARGETS:-ffn/tiny/float/f32/decode/t1 small_ops/tiny/rope/t1}
@@ -102,6 +104,8 @@ trial() { # kind case fraction trial
   local a=$work/bin/bench-A b=$work/bin/bench-B
   [[ $kind == aa2 ]] && { a=$aa2_a; b=$aa2_b; }
   local args=(pair --a "$a" --b "$b" --out "$d")
+  # shellcheck disable=SC2206 # PAIR_ARGS: extra options of `pair`, split on spaces
+  args+=(${PAIR_ARGS:-})
   if [[ $kind == work ]]; then
     args+=(--set full --filter "^${case}\$" --b-env "MISTRALRS_BENCH_EXTRA_WORK=^${case}\$=$f")
   elif [[ $kind == spin ]]; then

@@ -54,6 +54,13 @@ enum Cmd {
         #[arg(default_value = "docs/verdict-sensitivity.csv")]
         csv: std::path::PathBuf,
     },
+    /// Where the paired verdict's interval widths come from, per case, over stored
+    /// pair.json files: the rounds' scatter, the part the pairs' own noise explains, the
+    /// set-up part (a set-up-bound case narrows with more rounds, not a longer cap).
+    PairRounds {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Time component cases with the suite's clock and with CUDA events (CUDA builds).
     Fidelity {
         /// Substrings of case ids (e.g. `small_ops/smollm2-135m/rmsnorm/t1`).
@@ -115,9 +122,10 @@ enum Cmd {
         /// The fewest pairs per case.
         #[arg(long, default_value_t = Opts::PR.min_pairs)]
         min_pairs: usize,
-        /// Fresh set-ups (worker processes) per component case.
-        #[arg(long, default_value_t = Opts::PR.rounds)]
-        rounds: usize,
+        /// Fresh set-ups (worker processes) per component case [default: 32 on the CPU, 8 on
+        /// a GPU].
+        #[arg(long)]
+        rounds: Option<usize>,
         /// Fresh set-ups per end-to-end case.
         #[arg(long, default_value_t = Opts::PR.e2e_rounds)]
         e2e_rounds: usize,
@@ -450,6 +458,7 @@ fn helper(cmd: Cmd) -> Result<i32> {
             println!();
             print!("{}", sensitivity::aa(&t).markdown());
         }
+        Cmd::PairRounds { files } => print!("{}", paired::rounds_table(&files)?.markdown()),
         Cmd::Fidelity {
             cases,
             iters,
@@ -489,7 +498,8 @@ fn helper(cmd: Cmd) -> Result<i32> {
                     case_cap: std::time::Duration::from_secs_f64(case_cap_s),
                     e2e_case_cap: std::time::Duration::from_secs_f64(e2e_case_cap_s),
                     min_pairs,
-                    rounds,
+                    rounds: rounds.unwrap_or(Opts::PR.rounds),
+                    gpu_rounds: rounds.unwrap_or(Opts::PR.gpu_rounds),
                     e2e_rounds,
                     ..Opts::PR
                 },

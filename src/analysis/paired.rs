@@ -44,6 +44,12 @@ pub struct PairRow {
     pub pairs: usize,
     pub stop: String,
     pub steal_pct: Option<f64>,
+    /// The sd of the rounds' median log ratios, %, and the part of it that no sampling
+    /// explains (the set-up's own effect, [`crate::util::stats::ClusterScatter::setup`]).
+    /// A case whose set-up part exceeds its sampling part narrows with more rounds
+    /// (`--rounds`), not with a longer cap. None with fewer than 3 rounds.
+    pub round_sd_pct: Option<f64>,
+    pub setup_sd_pct: Option<f64>,
     pub verdict: Verdict,
     /// The confirmation pass's verdict (flagged cases only).
     pub confirm: Option<Verdict>,
@@ -51,6 +57,15 @@ pub struct PairRow {
 }
 
 impl PairRow {
+    /// The rounds scatter more than their sampling explains: the set-up part is the larger
+    /// (as [`crate::util::stats::ClusterScatter::setup_bound`], from the two stored figures).
+    pub fn setup_bound(&self) -> bool {
+        match (self.round_sd_pct, self.setup_sd_pct) {
+            (Some(b), Some(s)) => s * s > b * b - s * s,
+            _ => false,
+        }
+    }
+
     /// A flagged change that its confirmation pass flagged the same way.
     pub fn confirmed(&self) -> bool {
         self.verdict != Verdict::Noise && self.confirm == Some(self.verdict)
@@ -65,6 +80,7 @@ pub fn judge(c: &PairedCase, threshold_pct: f64) -> PairRow {
     let (change, lo, hi) = ((m - 1.0) * 100.0, (lo - 1.0) * 100.0, (hi - 1.0) * 100.0);
     let logs: Vec<f64> = r.iter().map(|x| x.ln()).collect();
     let verdict = Verdict::of(change, lo, hi, threshold_pct);
+    let scatter = c.round_scatter();
     PairRow {
         case: c.case.clone(),
         group: c
@@ -81,6 +97,8 @@ pub fn judge(c: &PairedCase, threshold_pct: f64) -> PairRow {
         pairs: r.len(),
         stop: c.stop.clone(),
         steal_pct: c.steal_pct,
+        round_sd_pct: scatter.map(|s| s.between * 100.0),
+        setup_sd_pct: scatter.map(|s| s.setup() * 100.0),
         verdict,
         confirm: None,
         confirm_change_pct: None,
@@ -306,6 +324,7 @@ pub fn table(rows: &[PairRow]) -> Table {
         "95 % interval",
         "pairs>",
         "steal %>",
+        "rounds' sd (set-up) %>",
         "first pass",
         "confirmation",
     ]);
@@ -318,6 +337,10 @@ pub fn table(rows: &[PairRow]) -> Table {
             format!("[{:+.2}, {:+.2}] %", r.ci_lo_pct, r.ci_hi_pct),
             r.pairs.to_string(),
             r.steal_pct.map(|s| format!("{s:.1}")).unwrap_or_default(),
+            match (r.round_sd_pct, r.setup_sd_pct) {
+                (Some(b), Some(s)) => format!("{b:.1} ({s:.1})"),
+                _ => String::new(),
+            },
             r.verdict.to_string(),
             match (r.confirm, r.confirm_change_pct) {
                 (Some(v), Some(c)) => format!("{v} ({c:+.2} %)"),
@@ -333,8 +356,8 @@ pub fn markdown(r: &Report) -> String {
     let v = &r.verdict;
     let mut s = format!(
         "## Paired comparison: {}\n\n{} = A, {} = B, on {}; set `{}`, {} cases, threshold {} %, \
-         precision ±{} % (95 %), {:.0} s in all ({:.0} s first pass, {:.0} s confirmation).\n\n\
-         A: {}.\nB: {}.\n\n",
+         precision ±{} % (95 %), {} set-ups a component case, {:.0} s in all ({:.0} s first \
+         pass, {:.0} s confirmation).\n\nA: {}.\nB: {}.\n\n",
         match (v.pass, v.failed.is_empty()) {
             (true, _) => "pass",
             (false, true) => "FAIL (confirmed regression)",
@@ -347,6 +370,7 @@ pub fn markdown(r: &Report) -> String {
         v.cases,
         r.threshold_pct,
         r.opts.precision * 100.0,
+        r.opts.component_rounds(&r.device),
         r.total_s,
         r.first_pass_s,
         r.confirm_s,
@@ -362,6 +386,20 @@ pub fn markdown(r: &Report) -> String {
         list(&v.unconfirmed)
     );
     s += &table(&r.rows).markdown();
+    let bound: Vec<String> = r
+        .rows
+        .iter()
+        .filter(|x| x.setup_bound())
+        .map(|x| format!("`{}`", x.case))
+        .collect();
+    if !bound.is_empty() {
+        s += &format!(
+            "\nSet-up-bound (their rounds, each a fresh pair of processes, scatter more than \
+             their pairs' noise explains; more rounds (`--rounds`) narrow their intervals, a \
+             longer cap does not): {}.\n",
+            bound.join(", ")
+        );
+    }
     if !r.failed.is_empty() {
         s += "\nFailed to run (no measurement):\n\n";
         for f in &r.failed {
@@ -377,6 +415,64 @@ fn list(v: &[String]) -> String {
     } else {
         v.join(", ")
     }
+}
+
+/// The measurements of a stored `pair.json` (what [`rounds_table`] reads of it).
+#[derive(serde::Deserialize)]
+struct Stored {
+    pairs: Vec<PairedCase>,
+    #[serde(default)]
+    confirm_pairs: Vec<PairedCase>,
+}
+
+/// Where each case's interval width comes from, over stored `pair.json` files (first passes
+/// and confirmations alike): per case, the medians over its measurements of the pairs per
+/// round, the rounds' sd, the part of it the pairs' own noise explains and the set-up part
+/// ([`crate::util::stats::ClusterScatter`]), and in how many measurements the set-up part was
+/// the larger. Measurements with fewer than 3 rounds are left out.
+pub fn rounds_table(files: &[PathBuf]) -> Result<Table> {
+    let mut by_case: std::collections::BTreeMap<String, Vec<(f64, stats::ClusterScatter)>> =
+        Default::default();
+    for f in files {
+        let s: Stored = json::read(f, "a pair.json")?;
+        for c in s.pairs.iter().chain(&s.confirm_pairs) {
+            if let Some(x) = c.round_scatter() {
+                let per_round = c.a_ns.len() as f64 / c.rounds.len() as f64;
+                by_case
+                    .entry(c.case.clone())
+                    .or_default()
+                    .push((per_round, x));
+            }
+        }
+    }
+    if by_case.is_empty() {
+        bail!("no case with 3 or more rounds in {} file(s)", files.len());
+    }
+    let mut t = Table::new(&[
+        "case",
+        "measurements>",
+        "pairs a round>",
+        "rounds' sd %>",
+        "sampling part %>",
+        "set-up part %>",
+        "set-up-bound",
+    ]);
+    for (case, v) in by_case {
+        let med = |f: &dyn Fn(&(f64, stats::ClusterScatter)) -> f64| {
+            stats::median(&v.iter().map(f).collect::<Vec<_>>())
+        };
+        let bound = v.iter().filter(|(_, x)| x.setup_bound()).count();
+        t.push([
+            case,
+            v.len().to_string(),
+            format!("{:.0}", med(&|x| x.0)),
+            format!("{:.2}", med(&|x| x.1.between * 100.0)),
+            format!("{:.2}", med(&|x| x.1.sampling * 100.0)),
+            format!("{:.2}", med(&|x| x.1.setup() * 100.0)),
+            format!("{bound} of {}", v.len()),
+        ]);
+    }
+    Ok(t)
 }
 
 /// Writes `pair.json` and `pair.md` under `out`; returns their paths.

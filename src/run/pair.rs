@@ -48,27 +48,46 @@ pub struct Opts {
     /// A component sample's target length (iterations are added until one sample is this
     /// long); end-to-end cases sample one request.
     pub sample_target: Duration,
-    /// Set-ups per case: the pairs are spread over this many fresh set-ups of both sides, so
-    /// that one allocation's placement (page colouring, alignment) does not decide the
-    /// case. Measured on the 2-core VM with one set-up per case: A/A FFN decode gave +3.0,
-    /// −1.8 and +4.3 % in three passes, each interval excluding zero.
+    /// Set-ups per component case on the CPU: the pairs are spread over this many fresh
+    /// set-ups of both sides, so that one allocation's placement (page colouring,
+    /// alignment) does not decide the case. Measured on the 2-core VM with one set-up per
+    /// case: A/A FFN decode gave +3.0, −1.8 and +4.3 % in three passes, each interval
+    /// excluding zero.
     pub rounds: usize,
+    /// The same on a GPU, where a set-up (two processes, two device contexts, the case's
+    /// weights) costs about a second against 0.05-0.08 s on the CPU.
+    pub gpu_rounds: usize,
     /// The same for an end-to-end case (a set-up loads the model: about 2 s a side here).
     pub e2e_rounds: usize,
 }
 
 impl Opts {
-    /// The PR budget: ±1 % at 95 %, 10 to 400 pairs, 8 s and 8 set-ups per component case,
-    /// 24 s and 3 set-ups per end-to-end case, 20 ms component samples.
+    /// Set-ups per component case on `device` (a worker's device label: `cpu`, `cuda0`, ...).
+    pub fn component_rounds(&self, device: &str) -> usize {
+        if device == "cpu" {
+            self.rounds
+        } else {
+            self.gpu_rounds
+        }
+        .max(1)
+    }
+
+    /// The PR budget: ±1 % at 95 %, 10 to 400 pairs, 8 s per component case in 32 set-ups
+    /// on the CPU and 8 on a GPU, 24 s and 3 set-ups per end-to-end case, 20 ms component
+    /// samples.
     ///
-    /// Why 8 and 8 (2-core VM, 2026-12-07, A/A with one binary): one 20 ms pair's ratio
-    /// scatters by 11-15 % (sd of the log ratio) in FFN f32 decode, and the rounds' medians
-    /// scatter no more than that scatter predicts (3.6 % over 8 rounds of ~25 pairs), so most
-    /// of the interval's width is sampling noise, not set-up effects. The clustered interval
-    /// is a t-interval over the rounds' medians: with 4 rounds its quantile is t₃ = 3.18, with
-    /// 8 it is t₇ = 2.36, which at the same pairs narrows it by a quarter; twice the time
-    /// narrows it by √2 more. With 4 s and 4 rounds a 5 % slowdown was flagged and confirmed
-    /// in 3 of 5 trials of FFN decode and 0 of 5 of RoPE (`docs/verdict-sensitivity.md`).
+    /// Why 32 short set-ups on the CPU (2-core VM, 2026-12-08): set-up effects there are
+    /// heavy-tailed. Of 32 set-ups of RoPE, 25 agreed within a few % and 7 were 27-40 % off,
+    /// either way; one pair's log ratio scatters by about 8 %. With 8 set-ups the interval
+    /// was a t-interval over their mean, which a stray set-up or two pulls wide. 32 set-ups
+    /// of about 6 pairs each cost 2 s more a case (a set-up is 0.05-0.08 s here), and from
+    /// 16 on the rounds' interval is the distribution-free one of their median
+    /// ([`stats::ROBUST_CLUSTERS`]), which the strays barely move. Interleaved in one hour,
+    /// a 5 % slowdown of RoPE failed 3 of 10 PRs with 8 set-ups and 8 of 10 with 32; FFN f32
+    /// decode (less set-up-bound) 8 of 10 both ways. On a GPU a set-up costs
+    /// about 1 s, so 32 would add half a minute a case; there 8 stay (an H100 found 5 % in
+    /// a launch-bound FFN case in 3 of 10 PRs and in the kernel-bound LM head in 10 of 10,
+    /// docs/verdict-sensitivity.md).
     pub const PR: Opts = Opts {
         precision: 0.01,
         min_pairs: 10,
@@ -76,7 +95,8 @@ impl Opts {
         case_cap: Duration::from_secs(8),
         e2e_case_cap: Duration::from_secs(24),
         sample_target: Duration::from_millis(20),
-        rounds: 8,
+        rounds: 32,
+        gpu_rounds: 8,
         e2e_rounds: 3,
     };
 }
@@ -157,6 +177,12 @@ impl PairedCase {
     /// ([`stats::clustered_ratio_ci`]).
     pub fn ratio_ci(&self) -> (f64, f64) {
         stats::clustered_ratio_ci(&self.ratios(), &self.rounds)
+    }
+
+    /// How the rounds' medians scatter, and how much of that the pairs' own noise explains
+    /// ([`stats::cluster_scatter`]); None with fewer than 3 rounds.
+    pub fn round_scatter(&self) -> Option<stats::ClusterScatter> {
+        stats::cluster_scatter(&self.ratios(), &self.rounds)
     }
 
     /// Each round's median ratio.
@@ -319,6 +345,18 @@ impl Drop for Worker {
     }
 }
 
+/// Asks the kernel to drop a file's clean cached pages (`posix_fadvise` DONTNEED); pages
+/// that a running process maps stay. Best effort: a failure leaves the cache as it was.
+fn drop_cached(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::File::open(path) {
+        // SAFETY: the descriptor is open for the call; fadvise only reads its arguments.
+        unsafe {
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        }
+    }
+}
+
 /// CPU time counters of `/proc/stat` (all, steal), in ticks.
 fn cpu_ticks() -> Option<(u64, u64)> {
     let s = std::fs::read_to_string("/proc/stat").ok()?;
@@ -473,6 +511,14 @@ impl Pair {
         // The old ones exit first (Drop kills them), so that the new ones do not meet them.
         self.workers = None;
         let (a, b) = (&self.sides.0, &self.sides.1);
+        // Each round loads the binaries into fresh page-cache pages: a binary file's cached
+        // pages keep their physical placement for as long as they stay cached, and on the
+        // 2-core VM that placement moved a case persistently. Two copies of one binary read
+        // −3.1 and −2.6 % in embedding t1 (every interval excluding zero), each copy against
+        // itself −0.4 to +0.6 % (2026-12-08). Dropped, the placement is drawn again each
+        // round, and the rounds average it out instead of carrying it into every pass.
+        drop_cached(&a.bin);
+        drop_cached(&b.bin);
         let (wa, wb) = if b_first {
             let wb = Worker::spawn(b)?;
             (Worker::spawn(a)?, wb)
@@ -540,7 +586,7 @@ impl Pair {
             let (cap, n_rounds) = if e2e {
                 (o.e2e_case_cap, o.e2e_rounds.max(1))
             } else {
-                (o.case_cap, o.rounds.max(1))
+                (o.case_cap, o.component_rounds(&self.device))
             };
             let share = cap.div_f64(n_rounds as f64);
             let per_round = o.min_pairs.div_ceil(n_rounds);
@@ -592,7 +638,7 @@ impl Pair {
             round_gpu.extend(state);
             rounds.push(n);
             round += 1;
-            if round >= if e2e { o.e2e_rounds } else { o.rounds }.max(1) {
+            if round >= n_rounds {
                 break if self.precise(&a_ns, &b_ns, &rounds, 0) {
                     "precision"
                 } else if a_ns.len() >= o.max_pairs {
@@ -633,5 +679,70 @@ impl Pair {
             sizes.push(open);
         }
         stats::clustered_precision(&r, &sizes) <= self.opts.precision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    /// Pages of `path` in the page cache (`mincore` over a read-only mapping, which itself
+    /// faults nothing in).
+    fn resident_pages(path: &std::path::Path) -> usize {
+        let f = std::fs::File::open(path).unwrap();
+        let len = f.metadata().unwrap().len() as usize;
+        // SAFETY: a read-only shared mapping of an open file of `len` bytes, unmapped before
+        // return; mincore writes one byte per page into a vector of that many bytes.
+        unsafe {
+            let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            let mut v = vec![0u8; len.div_ceil(page)];
+            assert_eq!(libc::mincore(p, len, v.as_mut_ptr()), 0);
+            libc::munmap(p, len);
+            v.iter().filter(|b| *b & 1 == 1).count()
+        }
+    }
+
+    #[test]
+    fn a_binarys_cached_pages_are_dropped_for_the_next_round() {
+        // Beside the test binary, on the file system the builds live on (a tmpfs /tmp would
+        // hold its pages as the file itself).
+        let dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let path = dir.join(format!("drop-cached-{}.bin", std::process::id()));
+        let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        std::fs::File::open(&path).unwrap().sync_all().unwrap();
+        let mut back = Vec::new();
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        let (before, pages) = (resident_pages(&path), data.len() / 4096);
+        drop_cached(&path);
+        let after = resident_pages(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            before >= pages / 2,
+            "{before} of {pages} pages cached after reading"
+        );
+        assert!(
+            after <= before / 10,
+            "{after} of {before} pages still cached"
+        );
     }
 }

@@ -151,27 +151,44 @@ pub fn mean_t_ci(v: &[f64], level: f64) -> (f64, f64) {
     (m - h, m + h)
 }
 
+/// Clusters from which [`clustered_ratio_ci`] takes the distribution-free interval of their
+/// medians instead of the t-interval of their mean: with 16, the 95 % interval of a median
+/// is the 5th to the 12th of the sorted values, so up to four stray clusters on one side
+/// move it by no more than a rank. Below that the order statistics reach 95 % only near the
+/// extremes (8 clusters: the smallest and the largest), so the t-interval is the narrower.
+pub const ROBUST_CLUSTERS: usize = 16;
+
 /// The 95 % interval of a ratio measured in clusters (rounds, each its own set-up): the
-/// order-statistic interval of the median over all ratios, widened to hold the t-interval
-/// of the clusters' log-median ratios when there are at least 3 clusters. Pairs of one
-/// cluster share its set-up, so they are not independent: a cluster effect (one
-/// allocation's placement) is noise the pair interval alone would take for a change.
+/// order-statistic interval of the median over all ratios, widened to hold the interval of
+/// the clusters' median ratios when there are at least 3 clusters. Pairs of one cluster
+/// share its set-up, so they are not independent: a cluster effect (one allocation's
+/// placement) is noise the pair interval alone would take for a change. The clusters'
+/// interval is the t-interval of their log medians' mean below [`ROBUST_CLUSTERS`], the
+/// distribution-free interval of their median from there on: set-up effects are
+/// heavy-tailed (on the 2-core VM, 7 of 32 RoPE set-ups were 27-40 % off the rest; on an
+/// H100, 7 of 80 FFN bf16 set-ups 18-27 %), and a mean follows its stray clusters.
 /// Returns `(lo, hi)` as ratios.
 pub fn clustered_ratio_ci(ratios: &[f64], sizes: &[usize]) -> (f64, f64) {
     let (mut lo, mut hi) = median_ci(ratios, 0.95);
     if sizes.len() >= 3 && sizes.iter().sum::<usize>() == ratios.len() {
         let mut k = 0;
-        let logs: Vec<f64> = sizes
+        let meds: Vec<f64> = sizes
             .iter()
             .map(|&n| {
-                let m = median(&ratios[k..k + n]).ln();
+                let m = median(&ratios[k..k + n]);
                 k += n;
                 m
             })
             .collect();
-        let (l, h) = mean_t_ci(&logs, 0.95);
-        lo = lo.min(l.exp());
-        hi = hi.max(h.exp());
+        let (l, h) = if meds.len() >= ROBUST_CLUSTERS {
+            median_ci(&meds, 0.95)
+        } else {
+            let logs: Vec<f64> = meds.iter().map(|m| m.ln()).collect();
+            let (l, h) = mean_t_ci(&logs, 0.95);
+            (l.exp(), h.exp())
+        };
+        lo = lo.min(l);
+        hi = hi.max(h);
     }
     (lo, hi)
 }
@@ -180,6 +197,59 @@ pub fn clustered_ratio_ci(ratios: &[f64], sizes: &[usize]) -> (f64, f64) {
 pub fn clustered_precision(ratios: &[f64], sizes: &[usize]) -> f64 {
     let (lo, hi) = clustered_ratio_ci(ratios, sizes);
     ((hi - lo) / 2.0 / median(ratios)).abs()
+}
+
+/// How a clustered sample's scatter splits, on log ratios (fractions): `between` is the sd
+/// of the clusters' log medians; `sampling` the part of it that each cluster's own sampling
+/// explains (the root mean square of the clusters' median standard errors, 1.2533 σ/√n,
+/// σ from the median absolute deviation so that a few stray pairs do not inflate it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClusterScatter {
+    pub between: f64,
+    pub sampling: f64,
+}
+
+impl ClusterScatter {
+    /// The clusters' own effect, √(between² − sampling²) (0 when sampling explains it all):
+    /// more clusters narrow an interval it dominates, more samples per cluster do not.
+    pub fn setup(&self) -> f64 {
+        (self.between.powi(2) - self.sampling.powi(2))
+            .max(0.0)
+            .sqrt()
+    }
+
+    /// The set-up part is the larger of the two.
+    pub fn setup_bound(&self) -> bool {
+        self.setup() > self.sampling
+    }
+}
+
+/// The split of [`ClusterScatter`] for `ratios` in clusters of `sizes`; None with fewer
+/// than 3 clusters of at least 2 ratios, or when the sizes do not cover the ratios.
+pub fn cluster_scatter(ratios: &[f64], sizes: &[usize]) -> Option<ClusterScatter> {
+    if sizes.iter().sum::<usize>() != ratios.len() {
+        return None;
+    }
+    let mut k = 0;
+    let (mut meds, mut se2) = (Vec::new(), Vec::new());
+    for &n in sizes {
+        let logs: Vec<f64> = ratios[k..k + n].iter().map(|r| r.ln()).collect();
+        k += n;
+        if n < 2 {
+            continue;
+        }
+        let m = median(&logs);
+        let dev: Vec<f64> = logs.iter().map(|x| (x - m).abs()).collect();
+        let sigma = 1.4826 * median(&dev);
+        meds.push(m);
+        se2.push((1.2533 * sigma).powi(2) / n as f64);
+    }
+    if meds.len() < 3 {
+        return None;
+    }
+    let between = Data::new(meds).std_dev()?;
+    let sampling = (se2.iter().sum::<f64>() / se2.len() as f64).sqrt();
+    Some(ClusterScatter { between, sampling })
 }
 
 /// Samples whose median's 95 % interval is expected to reach `precision` (a fraction) when
@@ -223,6 +293,59 @@ mod tests {
         );
         // Fewer than 3 rounds: the pair interval only.
         assert_eq!(clustered_ratio_ci(&r, &[40, 40]), median_ci(&r, 0.95));
+    }
+
+    #[test]
+    fn many_clusters_take_the_median_so_stray_set_ups_do_not_widen_it() {
+        // 32 clusters of 6 ratios: 25 near +5 % (±1 %), 7 stray set-ups at ±35 % (as the
+        // 2-core VM gave RoPE, 2026-12-08).
+        let mut r = Vec::new();
+        for i in 0..32 {
+            let shift = match i {
+                0..=3 => 0.65,
+                4..=6 => 1.35,
+                _ => 1.05 + ((i * 5) % 7) as f64 * 0.003 - 0.009,
+            };
+            r.extend((0..6).map(|j| shift * (1.0 + (j as f64 - 2.5) * 0.002)));
+        }
+        let sizes = [6; 32];
+        let (lo, hi) = clustered_ratio_ci(&r, &sizes);
+        // The rounds' median interval sits in the +5 % cluster, clear of zero.
+        assert!(lo > 1.02 && hi < 1.08, "{lo} {hi}");
+        // The t-interval of the same 32 means spans zero: the strays' ±35 % move a mean.
+        let logs: Vec<f64> = (0..32).map(|i| median(&r[i * 6..i * 6 + 6]).ln()).collect();
+        let (tl, th) = mean_t_ci(&logs, 0.95);
+        assert!(tl < 0.0 && th > 0.0, "{tl} {th}");
+        // Below ROBUST_CLUSTERS the t-interval still decides: the first 8 clusters (4 strays
+        // at −35 %, 3 at +35 %) give an interval far wider than ±10 %.
+        let (lo8, hi8) = clustered_ratio_ci(&r[..48], &sizes[..8]);
+        assert!(lo8 < 0.9 && hi8 > 1.1, "{lo8} {hi8}");
+    }
+
+    #[test]
+    fn cluster_scatter_splits_setup_from_sampling() {
+        // Eight clusters of 30 ratios with ±1 % pair noise (a fixed spread, no randomness).
+        let noise = |j: usize| 1.0 + ((j * 7) % 30) as f64 / 29.0 * 0.02 - 0.01;
+        let build = |shift: &dyn Fn(usize) -> f64| -> Vec<f64> {
+            (0..8)
+                .flat_map(|i| (0..30).map(move |j| (i, j)))
+                .map(|(i, j)| shift(i) * noise(j))
+                .collect()
+        };
+        let sizes = [30; 8];
+        // Every cluster the same: what scatter there is, sampling explains.
+        let same = cluster_scatter(&build(&|_| 1.0), &sizes).unwrap();
+        assert!(same.setup() <= same.sampling, "{same:?}");
+        // Clusters shifted by ±5 %: the set-up part is about that, sampling far below it.
+        let shifted =
+            cluster_scatter(&build(&|i| if i % 2 == 0 { 1.05 } else { 0.95 }), &sizes).unwrap();
+        assert!(
+            (0.045..0.06).contains(&shifted.setup()) && shifted.sampling < 0.01,
+            "{shifted:?}"
+        );
+        // Too few clusters, or sizes that do not cover the ratios: no split.
+        assert!(cluster_scatter(&build(&|_| 1.0)[..60], &[30, 30]).is_none());
+        assert!(cluster_scatter(&build(&|_| 1.0), &[30; 7]).is_none());
     }
 
     #[test]
